@@ -1,0 +1,55 @@
+# Health Hub: the two commands are `make demo` and `make test` (README.md).
+# `make setup` is what both begin with; it is idempotent.
+
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+PARTS       := protocol drivers agent fleet provisioning
+# Debian packages the tests and the demo need: the real broker and its clients.
+APT_PACKAGES := mosquitto mosquitto-clients
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages demo test lint typecheck-tree bench clean
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	python3 -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@# Debian starts a system-wide mosquitto on port 1883; we run our own per fleet.
+	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { echo "mosquitto missing after apt-get"; exit 1; }
+
+$(STAMP): pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/healthhub-demo
+
+# mypy cannot follow setuptools' editable import hook, so it reads the parts
+# through a tree of links that mirrors the installed `healthhub.*` names.
+typecheck-tree:
+	@mkdir -p build/typecheck/healthhub
+	@for p in $(PARTS); do ln -sfn ../../../$$p build/typecheck/healthhub/$$p; done
+
+lint: setup typecheck-tree
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(foreach p,$(PARTS),-p healthhub.$(p))
+
+test: lint
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/outbox_drain.py
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

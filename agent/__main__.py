@@ -1,0 +1,3 @@
+from healthhub.agent.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""``healthhub-agent``: run the device agent, or report on it.
+
+    healthhub-agent --config /etc/healthhub/device.yaml [--state-dir DIR]
+    healthhub-agent status --config /etc/healthhub/device.yaml [--json]
+
+Exit codes: 0 stopped cleanly (SIGTERM), 1 could not start (state database,
+keys, another agent running), 2 bad command line or device.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from healthhub.agent.config import ConfigError, DeviceConfig, load_config
+from healthhub.agent.outbox import OutboxUnavailable, read_stats
+from healthhub.agent.service import OUTBOX_FILE, STATUS_FILE, Agent
+from healthhub.protocol.errors import HealthHubError
+
+DEFAULT_CONFIG = Path("/etc/healthhub/device.yaml")
+
+log = logging.getLogger("healthhub.agent")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help=f"the device's configuration (default {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the outbox and state live (default: state_dir in device.yaml)",
+    )
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="healthhub-agent",
+        description="Health Hub device agent: reads peripherals, keeps every reading in a "
+        "durable outbox and delivers it to the practice over MQTT. "
+        "`healthhub-agent status --help` for the status report.",
+    )
+    _common(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    return parser
+
+
+def _status_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="healthhub-agent status",
+        description="Link state, last seq taken and confirmed, outbox depth and oldest age.",
+    )
+    _common(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> DeviceConfig:
+    try:
+        return load_config(args.config, state_dir=args.state_dir)
+    except ConfigError as exc:
+        print(f"healthhub-agent: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["status"]:
+        return status(_status_parser().parse_args(argv[1:]))
+    if argv[:1] == ["run"]:
+        argv = argv[1:]
+    return run(_run_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = _load(args)
+    agent = Agent(config)
+    try:
+        asyncio.run(agent.run())
+    except HealthHubError as exc:
+        log.error("%s", exc)
+        print(f"healthhub-agent: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _process_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def collect_status(config: DeviceConfig) -> dict[str, Any]:
+    stats = read_stats(config.state_dir / OUTBOX_FILE, config.outbox.max_messages)
+    link: dict[str, Any] = {"state": "stopped", "detail": "agent not running"}
+    delivery: dict[str, Any] = {}
+    try:
+        recorded = json.loads((config.state_dir / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = {}
+    if isinstance(recorded, dict) and _process_alive(recorded.get("pid")):
+        link = recorded.get("link", link)
+        delivery = recorded.get("delivery", {})
+    return {
+        "device": config.device.id,
+        "site": config.device.site,
+        "link": link,
+        "last_seq_taken": stats.last_seq,
+        "last_seq_confirmed": stats.confirmed_seq,
+        "delivered_seq": delivery.get("delivered_seq"),
+        "outbox": stats.to_json(),
+    }
+
+
+def status(args: argparse.Namespace) -> int:
+    config = _load(args)
+    try:
+        report = collect_status(config)
+    except OutboxUnavailable as exc:
+        print(f"healthhub-agent status: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+    outbox = report["outbox"]
+    age = outbox["oldest_age_s"]
+    link = report["link"]
+    detail = link.get("last_error") or link.get("detail") or ""
+    lines = [
+        f"device       {report['device']} (site {report['site']})",
+        f"link         {link.get('state')}" + (f" ({detail})" if detail else ""),
+        f"last taken   seq {report['last_seq_taken']}",
+        f"confirmed    seq {report['last_seq_confirmed']}",
+        f"outbox       {outbox['depth']} of {outbox['bound']} messages",
+        f"oldest       {'-' if age is None else f'{age:.1f} s'}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""Supervising peripherals: start each, watch it, restart it with backoff, report its state.
+
+A peripheral that fails never stops the others or the agent. Transient errors
+(device switched off, out of range, a frame lost) restart it under
+:func:`~healthhub.agent.retry_policies.peripheral_restart`; a permanent error
+(bad configuration) leaves it in ``error`` with the reason until the
+configuration changes; an unexpected exception is a defect, logged with its
+traceback and treated as transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from healthhub.agent.outbox import OutboxError
+from healthhub.agent.retry_policies import peripheral_restart
+from healthhub.drivers import registry
+from healthhub.drivers.base import DriverReading, PeripheralSpec, PeripheralState
+from healthhub.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
+
+log = logging.getLogger(__name__)
+
+TakeReading = Callable[[str, DriverReading], Awaitable[None]]
+
+
+@dataclass
+class PeripheralStatus:
+    driver: str
+    backend: str
+    state: PeripheralState = PeripheralState.STARTING
+    detail: str = ""
+    since: float = 0.0
+    restarts: int = 0
+    readings: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "driver": self.driver,
+            "backend": self.backend,
+            "state": self.state.value,
+            "detail": self.detail,
+            "restarts": self.restarts,
+            "readings": self.readings,
+        }
+
+
+class PeripheralSupervisor:
+    def __init__(
+        self,
+        specs: list[PeripheralSpec],
+        take: TakeReading,
+        *,
+        restart_initial_s: float = 1.0,
+        restart_max_s: float = 60.0,
+    ) -> None:
+        self.specs = specs
+        self._take = take
+        self._restart_initial_s = restart_initial_s
+        self._restart_max_s = restart_max_s
+        self.status = {s.name: PeripheralStatus(s.driver, s.backend) for s in specs}
+
+    # ReadingSink, as the drivers see us
+    async def reading(self, peripheral: str, reading: DriverReading) -> None:
+        await self._take(peripheral, reading)
+        self.status[peripheral].readings += 1
+
+    def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
+        status = self.status[peripheral]
+        if status.state != state or status.detail != detail:
+            status.state, status.detail, status.since = state, detail, time.time()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for spec in self.specs:
+                group.create_task(self._supervise(spec), name=f"peripheral:{spec.name}")
+
+    async def _supervise(self, spec: PeripheralSpec) -> None:
+        status = self.status[spec.name]
+        try:
+            peripheral = registry.create(spec)
+        except DriverError as exc:
+            self.state(spec.name, PeripheralState.ERROR, str(exc))
+            log.error("peripheral %s not started: %s", spec.name, exc)
+            return
+        policy = peripheral_restart(spec.name, self._restart_initial_s, self._restart_max_s)
+        try:
+            async for attempt in policy:
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        status.restarts += 1
+                    self.state(spec.name, PeripheralState.STARTING)
+                    await self._run_once(peripheral.run, spec.name)
+        except PermanentDriverError as exc:
+            self.state(spec.name, PeripheralState.ERROR, str(exc))
+            log.error("peripheral %s stopped: %s", spec.name, exc)
+
+    async def _run_once(self, run: Callable[[Any], Awaitable[None]], name: str) -> None:
+        try:
+            await run(self)
+        except DriverError as exc:
+            self.state(name, PeripheralState.ERROR, str(exc))
+            raise
+        except OutboxError as exc:  # full or failing storage: the reading was not taken
+            self.state(name, PeripheralState.ERROR, str(exc))
+            raise TransientDriverError(str(exc)) from exc
+        except Exception as exc:  # a defect in a driver must not stop the others
+            log.exception("peripheral %s crashed", name)
+            self.state(name, PeripheralState.ERROR, f"internal error: {type(exc).__name__}")
+            raise TransientDriverError(f"{name} crashed: {exc}") from exc
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: status.to_json() for name, status in self.status.items()}

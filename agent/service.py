@@ -1,0 +1,349 @@
+"""The device agent: peripherals in, durable outbox, broker link out, on one event loop.
+
+Lifecycle: lock the state folder (one agent per device), open the outbox (a
+database that cannot be opened stops the agent with a clear error and is never
+touched), start the peripherals and keep taking readings whether or not the
+broker is there; connect with mTLS and reconnect with backoff and jitter;
+publish the retained birth, send the outbox, apply the bridge's acks; publish
+telemetry; tell systemd READY once connected or degraded and ping its
+watchdog from the loop; on SIGTERM publish ``offline`` and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from healthhub.agent.async_outbox import AsyncOutbox
+from healthhub.agent.config import DeviceConfig
+from healthhub.agent.delivery import Delivery
+from healthhub.agent.mqtt_link import LinkError, MqttLink, Will
+from healthhub.agent.outbox import NewMessage, Outbox
+from healthhub.agent.peripherals import PeripheralSupervisor
+from healthhub.agent.retry_policies import broker_reconnect
+from healthhub.agent.systemd_notify import SystemdNotifier
+from healthhub.agent.telemetry import snapshot
+from healthhub.drivers.base import DriverReading
+from healthhub.protocol import canonical, topics
+from healthhub.protocol.clock import now_utc
+from healthhub.protocol.errors import HealthHubError
+from healthhub.protocol.files import write_atomic
+from healthhub.protocol.keys import read_key
+from healthhub.protocol.sealed import Sealer
+from healthhub.protocol.status import OFFLINE, ONLINE, status_payload
+from healthhub.protocol.tls import client_context
+
+log = logging.getLogger(__name__)
+
+MAX_INFLIGHT = 1000
+STATUS_FILE = "agent-status.json"
+OUTBOX_FILE = "outbox.sqlite"
+LOCK_FILE = "agent.lock"
+
+
+class AgentAlreadyRunning(HealthHubError):
+    """Another agent holds this state folder."""
+
+
+class LinkState:
+    def __init__(self) -> None:
+        self.state = "starting"
+        self.since = time.time()
+        self.last_error = ""
+        self.outages = 0
+        self.attempts = 0
+
+    def set(self, state: str, error: str = "") -> None:
+        if state != self.state:
+            self.state, self.since = state, time.time()
+        if error:
+            self.last_error = error
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "since_s": round(time.time() - self.since, 1),
+            "last_error": self.last_error,
+            "outages": self.outages,
+            "connect_attempts": self.attempts,
+        }
+
+
+class Agent:
+    def __init__(self, config: DeviceConfig, *, notifier: SystemdNotifier | None = None) -> None:
+        self.config = config
+        self.device = config.device.id
+        self.site = config.device.site
+        self.state_dir = config.state_dir
+        self.notifier = notifier or SystemdNotifier()
+        self.link_state = LinkState()
+        self._link: MqttLink | None = None
+        self._ready = False
+        self._stop = asyncio.Event()
+        self._started = time.monotonic()
+        self._lock_handle: IO[str] | None = None
+        self._specs = {p.name: p.spec() for p in config.peripherals}
+        # Set in run(); typed here so the rest of the class can rely on them.
+        self.store: AsyncOutbox
+        self.delivery: Delivery
+        self.peripherals: PeripheralSupervisor
+
+    # -- start and stop -------------------------------------------------------
+
+    def _open(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_handle = _lock(self.state_dir / LOCK_FILE)
+        sealer = Sealer(read_key(self.config.trust.ingest_public_key_file))
+        self._tls = client_context(
+            self.config.broker.ca_file, self.config.broker.cert_file, self.config.broker.key_file
+        )
+        outbox = Outbox(
+            self.state_dir / OUTBOX_FILE,
+            device=self.device,
+            site=self.site,
+            sealer=sealer,
+            max_messages=self.config.outbox.max_messages,
+        )
+        self.store = AsyncOutbox(outbox)
+        self.delivery = Delivery(
+            self.store,
+            device=self.device,
+            window=self.config.outbox.window,
+            resend_after_s=self.config.outbox.resend_after_s,
+            max_inflight=MAX_INFLIGHT,
+        )
+        self.peripherals = PeripheralSupervisor(list(self._specs.values()), self.take_reading)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop` (SIGTERM, SIGINT). Raises on a start-up failure."""
+        self._open()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop)
+        self.store.start()
+        stats = await self.store.stats()
+        log.info(
+            "agent %s (site %s) started: outbox depth %d, last seq %d, confirmed %d",
+            self.device,
+            self.site,
+            stats.depth,
+            stats.last_seq,
+            stats.confirmed_seq,
+        )
+        tasks = [
+            loop.create_task(self.peripherals.run(), name="peripherals"),
+            loop.create_task(self._link_forever(), name="link"),
+            loop.create_task(self._telemetry_forever(), name="telemetry"),
+            loop.create_task(self._watchdog_forever(), name="watchdog"),
+        ]
+        stop_wait = loop.create_task(self._stop.wait())
+        waiting: set[asyncio.Task[Any]] = {*tasks, stop_wait}
+        failure: BaseException | None = None
+        while failure is None and not stop_wait.done():
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:  # a task that simply finished (no watchdog, a bounded run) is fine
+                if task is not stop_wait and not task.cancelled() and task.exception():
+                    failure = task.exception()
+        await self._shutdown(tasks, stop_wait)
+        if failure is not None:
+            raise failure
+
+    async def _shutdown(self, tasks: list[asyncio.Task[Any]], stop_wait: asyncio.Task[Any]) -> None:
+        self.notifier.stopping()
+        log.info("agent stopping")
+        peripherals, link_task, *others = tasks
+        for task in (peripherals, *others):
+            task.cancel()
+        await asyncio.gather(peripherals, *others, return_exceptions=True)
+        link = self._link
+        if link is not None and not link.closed.is_set():
+            # A clean shutdown says so itself; the Last Will is for losses.
+            with contextlib.suppress(LinkError, TimeoutError):
+                await asyncio.wait_for(
+                    link.publish_and_wait(
+                        topics.status(self.device), self._status(OFFLINE), retain=True
+                    ),
+                    3.0,
+                )
+            await link.disconnect()
+        link_task.cancel()
+        stop_wait.cancel()
+        await asyncio.gather(link_task, stop_wait, return_exceptions=True)
+        self.link_state.set("stopped")
+        self._write_status_file()
+        await self.store.close()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+        log.info("agent stopped")
+
+    # -- readings ------------------------------------------------------------
+
+    async def take_reading(self, peripheral: str, reading: DriverReading) -> None:
+        """Commit a reading durably; returns only once it is in the outbox."""
+        spec = self._specs[peripheral]
+        message = NewMessage(
+            stream="readings",
+            kind=reading.measurement.kind,
+            body={
+                "components": [c.to_json() for c in reading.measurement.components],
+                "source": {
+                    "peripheral": peripheral,
+                    "driver": spec.driver,
+                    "backend": spec.backend,
+                },
+            },
+            taken_at=reading.taken_at,
+        )
+        await self.store.take(message)
+        self.delivery.wake()
+
+    # -- the broker link -----------------------------------------------------
+
+    def _status(self, state: str) -> bytes:
+        return status_payload(
+            state, device=self.device, site=self.site, at=now_utc(), role=self.config.device.role
+        )
+
+    async def _link_forever(self) -> None:
+        settings = self.config.broker
+        while not self._stop.is_set():
+            self.link_state.set("connecting")
+            self._write_status_file()
+            link: MqttLink | None = None
+            async for attempt in broker_reconnect(
+                settings.reconnect_initial_s, settings.reconnect_max_s
+            ):
+                with attempt:
+                    link = await self._connect_once()
+            assert link is not None
+            self._link = link
+            self.link_state.set("connected")
+            self._write_status_file()
+            if not self._ready:
+                self._ready = True
+                self.notifier.ready(f"connected to {settings.host}:{settings.port}")
+            else:
+                self.notifier.status(f"connected to {settings.host}:{settings.port}")
+            log.info("connected to broker %s:%d", settings.host, settings.port)
+            await self.delivery.serve(link)
+            if self._stop.is_set():
+                return
+            self._link = None
+            self.link_state.outages += 1
+            self.link_state.set("disconnected", link.close_reason)
+            self._write_status_file()
+            self.notifier.status(f"degraded: broker link lost ({link.close_reason})")
+            log.warning("broker link lost: %s; readings are kept in the outbox", link.close_reason)
+
+    async def _connect_once(self) -> MqttLink:
+        settings = self.config.broker
+        self.link_state.attempts += 1
+        link = MqttLink(
+            client_id=self.device,
+            host=settings.host,
+            port=settings.port,
+            tls=self._tls,
+            will=Will(topics.status(self.device), self._status(OFFLINE)),
+            keepalive_s=settings.keepalive_s,
+            max_inflight=MAX_INFLIGHT,
+            on_message=self._on_message,
+            on_published=self.delivery.on_published,
+        )
+        try:
+            await link.connect()
+            await link.subscribe(topics.ack(self.device), qos=1)
+            await link.publish_and_wait(
+                topics.status(self.device), self._status(ONLINE), retain=True
+            )
+        except LinkError as exc:
+            link.abort(str(exc))
+            self.link_state.set("disconnected", str(exc))
+            self._write_status_file()
+            if not self._ready:
+                self._ready = True  # serving patients offline is a working state
+                self.notifier.ready(f"degraded: broker unreachable ({exc})")
+            raise
+        return link
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic == topics.ack(self.device):
+            self.delivery.on_ack(payload)
+        else:
+            log.warning("message on unexpected topic %s ignored", topic)
+
+    # -- reporting -----------------------------------------------------------
+
+    async def telemetry(self) -> dict[str, Any]:
+        stats = await self.store.stats()
+        return snapshot(
+            started_monotonic=self._started,
+            state_dir=self.state_dir,
+            outbox=stats.to_json(),
+            link=self.link_state.to_json(),
+            delivery=self.delivery.counters.to_json(),
+            peripherals=self.peripherals.to_json(),
+            queues={
+                "outbox": {"depth": stats.depth, "bound": stats.bound},
+                "pending_commits": {"depth": self.store.pending, "bound": self.store.max_pending},
+                "in_flight": {"depth": self.delivery.in_flight, "bound": MAX_INFLIGHT},
+            },
+        )
+
+    async def _telemetry_forever(self) -> None:
+        while True:
+            link = self._link
+            if link is not None and not link.closed.is_set():
+                try:
+                    link.publish(
+                        topics.telemetry(self.device),
+                        canonical.dumps(await self.telemetry()),
+                        qos=0,
+                    )
+                except LinkError as exc:
+                    log.warning("telemetry not sent: %s", exc)
+            self._write_status_file()
+            await asyncio.sleep(self.config.telemetry.interval_s)
+
+    async def _watchdog_forever(self) -> None:
+        if not self.notifier.enabled:
+            return
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(self.notifier.watchdog_interval_s)
+
+    def _write_status_file(self) -> None:
+        """What ``healthhub-agent status`` shows about the link; no patient data."""
+        status = {
+            "pid": os.getpid(),
+            "device": self.device,
+            "at": now_utc(),
+            "link": self.link_state.to_json(),
+            "delivery": self.delivery.counters.to_json(),
+            "peripherals": self.peripherals.to_json(),
+        }
+        try:
+            write_atomic(self.state_dir / STATUS_FILE, canonical.dumps(status), mode=0o600)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", STATUS_FILE, exc)
+
+
+def _lock(path: Path) -> IO[str]:
+    handle = open(path, "a+", encoding="ascii")  # noqa: SIM115 - held for the agent's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AgentAlreadyRunning(
+            f"another agent is running with state folder {path.parent}"
+        ) from None
+    return handle

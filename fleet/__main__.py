@@ -1,0 +1,3 @@
+from healthhub.fleet.cli import main
+
+raise SystemExit(main())

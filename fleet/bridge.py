@@ -1,0 +1,231 @@
+"""The bridge: takes what devices send, files it at the practice, and confirms it back.
+
+Messages arrive on paho's network thread and wait in a bounded queue (a full
+queue blocks that thread, so the broker holds the rest: backpressure, not
+loss). The filing thread takes them in batches and for each batch:
+
+1. checks every envelope (well-formed, sent by the device its topic names,
+   from that device's enrolled site, sealed body opens and its sealed header
+   matches, a reading's components are valid). A bad message is logged
+   (without its contents), counted in the store's ``rejections``, and not filed;
+2. commits the good ones in one transaction (each envelope id once);
+3. only then PUBACKs them to the broker (manual acks) and publishes, retained,
+   ``devices/{device}/ack`` ``{"seq": N}`` for each device whose contiguous
+   prefix moved.
+
+The session is persistent, so what devices send while the bridge is down waits
+at the broker; what the broker loses, devices send again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from healthhub.fleet.practice_client import connect, practice_client
+from healthhub.fleet.registry import DeviceRegistry
+from healthhub.fleet.store import Filed, PracticeStore
+from healthhub.protocol import envelope as wire
+from healthhub.protocol import topics
+from healthhub.protocol.clock import now_utc
+from healthhub.protocol.errors import (
+    InvalidMeasurement,
+    MalformedMessage,
+    ProtocolError,
+    SealError,
+)
+from healthhub.protocol.fleet_layout import FleetLayout
+from healthhub.protocol.keys import read_key
+from healthhub.protocol.measurements import parse_measurement
+from healthhub.protocol.sealed import Opener
+from healthhub.protocol.status import ack_payload, parse_status, parse_telemetry
+
+log = logging.getLogger(__name__)
+
+QUEUE_BOUND = 10_000
+BATCH_MAX = 2_000
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+class IdentityMismatch(ProtocolError):
+    """An envelope that claims another device, stream or site than the one that sent it."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+@dataclass
+class BridgeCounters:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    acks_published: int = 0
+    batches: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def rejection_reason(exc: ProtocolError) -> str:
+    """A short class of rejection, safe to log and count (never a value from the body)."""
+    if isinstance(exc, SealError):
+        return "sealed-body"
+    if isinstance(exc, InvalidMeasurement):
+        return "invalid-measurement"
+    if isinstance(exc, IdentityMismatch):
+        return "identity"
+    if isinstance(exc, MalformedMessage):
+        return "malformed"
+    return "protocol"
+
+
+class Bridge:
+    def __init__(self, layout: FleetLayout, store: PracticeStore) -> None:
+        self.layout = layout
+        self.store = store
+        self.registry = DeviceRegistry(layout)
+        self.opener = Opener(read_key(layout.ingest_key))
+        self.counters = BridgeCounters()
+        self.connected = threading.Event()
+        self._queue: queue.Queue[Incoming] = queue.Queue(QUEUE_BOUND)
+        self._stop = threading.Event()
+        self._client = practice_client(
+            layout, "bridge", client_id=topics.BRIDGE_IDENTITY, manual_ack=True
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    # -- network thread ------------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the bridge: %s", reason_code)
+            return
+        client.subscribe([(topics.ALL_UP, 1), (topics.ALL_STATUS, 1), (topics.ALL_TELEMETRY, 0)])
+        # If the broker lost its retained acks, devices learn them again.
+        for device, seq in self.store.confirmations().items():
+            self._publish_ack(device, seq)
+        self.connected.set()
+        log.info("bridge connected; %d device(s) confirmed so far", len(self.store.confirmations()))
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("bridge lost the broker (%s); paho reconnects", reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._queue.put(Incoming(message.topic, bytes(message.payload), message.mid, message.qos))
+
+    # -- filing thread -------------------------------------------------------
+
+    def start(self) -> None:
+        connect(self._client, self.layout, persistent_session_s=SESSION_EXPIRY_S)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def run(self) -> None:
+        """File batches until :meth:`stop`."""
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self.file_batch(batch)
+
+    def file_batch(self, batch: list[Incoming]) -> None:
+        self.counters.received += len(batch)
+        self.counters.batches += 1
+        received_at = now_utc()
+        filed: list[Filed] = []
+        rejected: dict[str, int] = {}
+        for message in batch:
+            try:
+                device, rest = topics.parse_device_topic(message.topic)
+                if rest.startswith("up/"):
+                    filed.append(self._check(device, rest[3:], message.payload, received_at))
+                elif rest == "status":
+                    self.store.record_report(
+                        device, "status", parse_status(message.payload), received_at
+                    )
+                elif rest == "telemetry":
+                    telemetry = parse_telemetry(message.payload)
+                    self.store.record_report(device, "telemetry", telemetry, received_at)
+            except ProtocolError as exc:
+                reason = rejection_reason(exc)
+                rejected[reason] = rejected.get(reason, 0) + 1
+                detail = "" if isinstance(exc, InvalidMeasurement) else f": {exc}"
+                log.warning("rejected a message on %s (%s)%s", message.topic, reason, detail)
+        result = self.store.file(filed)
+        for reason, n in rejected.items():
+            self.store.count_rejection(reason, n)
+            self.counters.rejected[reason] = self.counters.rejected.get(reason, 0) + n
+        for device, seq in result.conflicts:
+            log.error("device %s sent a different message with seq %d: not filed", device, seq)
+            self.store.count_rejection("seq-conflict")
+        # Committed: now the broker may forget them, and the devices too.
+        for message in batch:
+            self._client.ack(message.mid, message.qos)
+        self.counters.stored += result.stored
+        self.counters.duplicates += result.duplicates
+        for device in sorted(set(result.advanced) | result.resent_confirmed):
+            self._publish_ack(device, self.store.confirmed(device))
+
+    def _check(self, device: str, stream: str, payload: bytes, received_at: str) -> Filed:
+        env = wire.parse(payload)
+        if env.device != device or env.stream != stream:
+            raise IdentityMismatch(
+                f"envelope says {env.device}/{env.stream} but was sent as {device}/{stream}"
+            )
+        site = self.registry.site_of(device)
+        if site is None:
+            raise IdentityMismatch(f"device {device} is not enrolled in this fleet")
+        if env.site != site:
+            raise IdentityMismatch(f"device {device} is enrolled at {site}, not {env.site}")
+        body = wire.open_body(env, self.opener) if env.sealed else env.body
+        if env.stream == "readings":
+            parse_measurement(env.kind, body.get("components"))
+        return Filed(env, body, received_at)
+
+    def _publish_ack(self, device: str, seq: int) -> None:
+        self._client.publish(topics.ack(device), ack_payload(seq), qos=1, retain=True)
+        self.counters.acks_published += 1

@@ -1,0 +1,162 @@
+"""``healthhub-fleet``: the practice side's console.
+
+healthhub-fleet bridge --fleet DIR --store STORE.sqlite
+healthhub-fleet export --store STORE.sqlite --format jsonl [--since T]
+healthhub-fleet status --fleet DIR [--json] [--wait S] [--store STORE.sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from healthhub.fleet.bridge import Bridge
+from healthhub.fleet.console import fleet_status
+from healthhub.fleet.store import PracticeStore, open_readonly
+from healthhub.protocol.clock import parse_utc
+from healthhub.protocol.errors import HealthHubError, MalformedMessage
+from healthhub.protocol.fleet_layout import FleetLayout
+
+log = logging.getLogger("healthhub.fleet")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="healthhub-fleet",
+        description="Health Hub practice side: ingest readings, export them, watch the fleet.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bridge = sub.add_parser(
+        "bridge",
+        help="ingest devices' messages into the practice store and confirm them",
+        description="Subscribe to every device's data, file each envelope once in STORE "
+        "and publish the retained per-device ack. Runs until SIGTERM/Ctrl-C.",
+    )
+    bridge.add_argument("--fleet", type=Path, required=True, help="the fleet folder")
+    bridge.add_argument("--store", type=Path, required=True, help="the practice store (SQLite)")
+    bridge.add_argument("-v", "--verbose", action="store_true")
+
+    export = sub.add_parser(
+        "export",
+        help="print filed readings",
+        description='One reading a line: {"id", "device", "site", "seq", "kind", "at", '
+        '"components": [{"code", "value", "unit"}]}.',
+    )
+    export.add_argument("--store", type=Path, required=True)
+    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("--since", help="only readings taken at or after this ISO 8601 time")
+
+    status = sub.add_parser(
+        "status",
+        help="each device online/offline, last telemetry, outbox depth",
+        description="Reads the retained status of every enrolled device and waits up to "
+        "--wait seconds for live telemetry; --store adds the bridge's last known telemetry "
+        "for devices that stay silent.",
+    )
+    status.add_argument("--fleet", type=Path, required=True)
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--wait", type=float, default=3.0, help="seconds to listen (default 3)")
+    status.add_argument("--store", type=Path, help="the bridge's store, for last known telemetry")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "bridge":
+            return run_bridge(args)
+        if args.command == "export":
+            return export(args)
+        return status(args)
+    except HealthHubError as exc:
+        print(f"healthhub-fleet {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _fleet(path: Path) -> FleetLayout:
+    layout = FleetLayout(path)
+    if not layout.manifest.is_file():
+        print(f"healthhub-fleet: {path} is not a fleet folder (no fleet.yaml)", file=sys.stderr)
+        raise SystemExit(2)
+    return layout
+
+
+def run_bridge(args: argparse.Namespace) -> int:
+    layout = _fleet(args.fleet)
+    store = PracticeStore(args.store)
+    bridge = Bridge(layout, store)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        bridge.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    bridge.start()
+    log.info("bridge filing into %s", args.store)
+    try:
+        bridge.run()
+    finally:
+        bridge.close()
+        log.info("bridge stopped: %s", json.dumps(bridge.counters.to_json(), sort_keys=True))
+        store.close()
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    since = None
+    if args.since:
+        try:
+            parse_utc(args.since, field="--since")
+        except MalformedMessage as exc:
+            print(f"healthhub-fleet export: {exc}", file=sys.stderr)
+            return 2
+        since = args.since
+    store = open_readonly(args.store)
+    try:
+        for reading in store.readings(since):
+            sys.stdout.write(json.dumps(reading, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head` closed the pipe: not an error
+        sys.stderr.close()
+    finally:
+        store.close()
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    layout = _fleet(args.fleet)
+    reports = None
+    if args.store:
+        store = open_readonly(args.store)
+        reports = store.reports()
+        store.close()
+    rows = fleet_status(layout, wait_s=args.wait, reports=reports)
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return 0
+    header = f"{'device':<16}{'site':<18}{'state':<12}{'link':<14}{'outbox':>8}{'oldest':>10}"
+    print(header)
+    for row in rows:
+        depth = "-" if row["outbox_depth"] is None else str(row["outbox_depth"])
+        age = row["outbox_oldest_age_s"]
+        oldest = "-" if age is None else f"{age:.0f} s"
+        link = row["link"] or "-"
+        print(
+            f"{row['device']:<16}{row['site']:<18}{row['state']:<12}{link:<14}{depth:>8}{oldest:>10}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

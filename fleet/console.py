@@ -1,0 +1,145 @@
+"""What the console sees of the fleet: each device's retained status and latest telemetry."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from healthhub.fleet.practice_client import connect, practice_client
+from healthhub.fleet.registry import DeviceRegistry
+from healthhub.protocol import topics
+from healthhub.protocol.errors import HealthHubError, ProtocolError
+from healthhub.protocol.fleet_layout import FleetLayout
+from healthhub.protocol.status import parse_status, parse_telemetry
+
+
+class ConsoleError(HealthHubError):
+    """The console could not reach the broker."""
+
+
+@dataclass
+class FleetView:
+    """Status and telemetry per device, as they arrive."""
+
+    status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    telemetry: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        with self.lock:
+            return dict(self.status), dict(self.telemetry)
+
+
+class FleetWatcher:
+    """A console connection that keeps a :class:`FleetView` up to date."""
+
+    def __init__(self, layout: FleetLayout) -> None:
+        self.view = FleetView()
+        self.connected = threading.Event()
+        self.refused: str | None = None
+        self._client = practice_client(
+            layout, "console", client_id=f"{topics.CONSOLE_IDENTITY}-{os.getpid()}"
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._layout = layout
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self.refused = str(reason_code)
+            return
+        client.subscribe([(topics.ALL_STATUS, 1), (topics.ALL_TELEMETRY, 0)])
+        self.connected.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            device, rest = topics.parse_device_topic(message.topic)
+            if rest == "status":
+                status = parse_status(bytes(message.payload))
+                with self.view.lock:
+                    self.view.status[device] = status
+            elif rest == "telemetry":
+                telemetry = parse_telemetry(bytes(message.payload))
+                with self.view.lock:
+                    self.view.telemetry[device] = telemetry
+        except ProtocolError:
+            return  # the bridge counts bad messages; the console just doesn't show them
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        try:
+            connect(self._client, self._layout)
+        except OSError as exc:
+            raise ConsoleError(f"cannot reach the broker: {exc}") from None
+        self._client.loop_start()
+        if not self.connected.wait(timeout_s):
+            self.stop()
+            why = self.refused or "no answer"
+            raise ConsoleError(f"cannot reach the fleet's broker ({why}); is it running?")
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def fleet_status(
+    layout: FleetLayout,
+    *,
+    wait_s: float,
+    reports: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per enrolled device: online/offline, last telemetry, outbox depth.
+
+    Waits up to ``wait_s`` for telemetry (it is not retained); ``reports`` (the
+    bridge store's last known telemetry) fills in devices that did not report.
+    """
+    registry = DeviceRegistry(layout)
+    watcher = FleetWatcher(layout)
+    watcher.start()
+    deadline = time.monotonic() + wait_s
+    try:
+        while time.monotonic() < deadline:
+            _, telemetry = watcher.view.snapshot()
+            if set(registry.devices()) <= set(telemetry):
+                break
+            time.sleep(0.1)
+    finally:
+        watcher.stop()
+    status, telemetry = watcher.view.snapshot()
+    rows = []
+    for device, site in sorted(registry.devices().items()):
+        latest = telemetry.get(device)
+        source = "live"
+        if latest is None and reports and (reports.get(device) or {}).get("telemetry"):
+            latest, source = reports[device]["telemetry"], "bridge store"
+        outbox = (latest or {}).get("outbox", {})
+        rows.append(
+            {
+                "device": device,
+                "site": site,
+                "state": (status.get(device) or {}).get("state", "never seen"),
+                "status_at": (status.get(device) or {}).get("at"),
+                "telemetry_at": (latest or {}).get("at"),
+                "telemetry_source": source if latest else None,
+                "outbox_depth": outbox.get("depth"),
+                "outbox_oldest_age_s": outbox.get("oldest_age_s"),
+                "last_seq": outbox.get("last_seq"),
+                "confirmed_seq": outbox.get("confirmed_seq"),
+                "link": (latest or {}).get("link", {}).get("state"),
+                "uptime_s": (latest or {}).get("uptime_s"),
+            }
+        )
+    return rows

@@ -1,0 +1,3 @@
+from healthhub.provisioning.cli import main
+
+raise SystemExit(main())

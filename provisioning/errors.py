@@ -1,0 +1,17 @@
+"""Provisioning errors: each says what to do next."""
+
+from __future__ import annotations
+
+from healthhub.protocol.errors import HealthHubError
+
+
+class ProvisioningError(HealthHubError):
+    """A provisioning step could not be done; nothing was half-written."""
+
+
+class BrokerNotInstalled(ProvisioningError):
+    def __init__(self) -> None:
+        super().__init__(
+            "mosquitto not found: run `make setup` (installs it with apt-get: "
+            "apt-get install mosquitto mosquitto-clients)"
+        )

@@ -1,0 +1,91 @@
+"""device.yaml: a missing or malformed file exits 2 naming the path and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from healthhub.agent import cli
+from healthhub.agent.config import ConfigError, load_config
+
+GOOD = {
+    "device": {"id": "wall-1", "site": "practice-a", "role": "wall"},
+    "broker": {
+        "host": "localhost",
+        "port": 8883,
+        "ca_file": "ca.crt",
+        "cert_file": "device.crt",
+        "key_file": "device.key",
+    },
+    "trust": {"signing_public_key_file": "signing.pub", "ingest_public_key_file": "ingest.pub"},
+    "state_dir": "state",
+    "peripherals": [
+        {"name": "bp", "driver": "blood_pressure", "backend": "simulator", "interval_s": 2}
+    ],
+}
+
+
+def write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "device.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_good_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.broker.ca_file == tmp_path / "ca.crt"
+    assert config.state_dir == tmp_path / "state"
+    assert config.peripherals[0].spec().options == {"interval_s": 2}
+    assert load_config(write(tmp_path, GOOD), state_dir=tmp_path / "x").state_dir == tmp_path / "x"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda c: c["device"].pop("id"), "device.id"),
+        (lambda c: c["device"].update(id="Wall 1"), "device.id"),
+        (lambda c: c["broker"].update(port=70000), "broker.port"),
+        (lambda c: c["device"].update(role="robot"), "device.role"),
+        (lambda c: c.update(surprise=1), "surprise"),
+        (lambda c: c["peripherals"].append(dict(c["peripherals"][0])), "peripherals"),
+    ],
+)
+def test_invalid_field_is_named(tmp_path: Path, mutate: object, field: str) -> None:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    mutate(data)  # type: ignore[operator]
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.field == field
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["device: [unclosed", "just a string", ""])
+def test_malformed_yaml(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "device.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=str(path)):
+        load_config(path)
+
+
+def test_cli_exits_2_with_path_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    del data["broker"]["host"]
+    path = write(tmp_path, data)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--config", str(path)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert "broker.host" in err
+
+
+def test_cli_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["status", "--config", str(tmp_path / "nope.yaml")])
+    assert exited.value.code == 2
+    assert "file not found" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+"""The practice store: each envelope once, confirmation only of a contiguous prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from healthhub.fleet.store import Filed, PracticeStore
+from healthhub.protocol.envelope import Envelope
+from healthhub.protocol.ids import uuid7
+
+BODY = {"components": [{"code": "pulse", "value": 70, "unit": "/min"}]}
+
+
+def filed(seq: int, device: str = "wall-1", id_: str | None = None) -> Filed:
+    env = Envelope(
+        id=id_ or str(uuid7()),
+        device=device,
+        site="practice-a",
+        seq=seq,
+        stream="readings",
+        kind="heart_rate",
+        at=f"2026-11-23T10:00:{seq % 60:02d}.000Z",
+        body={"sealed": "x"},
+    )
+    return Filed(env, BODY, "2026-11-23T10:01:00.000Z")
+
+
+def test_confirms_only_contiguous_prefix(tmp_path: Path) -> None:
+    store = PracticeStore(tmp_path / "store.sqlite")
+    result = store.file([filed(1), filed(2), filed(4), filed(5)])
+    assert result.stored == 4
+    assert result.advanced == {"wall-1": 2}
+    assert store.confirmed("wall-1") == 2
+    result = store.file([filed(3)])
+    assert result.advanced == {"wall-1": 5}
+
+
+def test_resend_is_not_a_duplicate_row(tmp_path: Path) -> None:
+    store = PracticeStore(tmp_path / "store.sqlite")
+    first = filed(1)
+    store.file([first, filed(2)])
+    result = store.file([first])
+    assert (result.stored, result.duplicates) == (0, 1)
+    assert result.resent_confirmed == {"wall-1"}  # the device missed the ack: send it again
+    assert store.count("readings") == 2
+
+
+def test_same_seq_with_another_id_is_a_conflict_not_filed(tmp_path: Path) -> None:
+    store = PracticeStore(tmp_path / "store.sqlite")
+    store.file([filed(1)])
+    result = store.file([filed(1)])  # a new id for seq 1
+    assert result.conflicts == [("wall-1", 1)]
+    assert store.count() == 1
+
+
+def test_progress_and_gaps_survive_restart(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = PracticeStore(path)
+    store.file([filed(1), filed(3), filed(1, device="kiosk-1")])
+    store.close()
+    store = PracticeStore(path)
+    assert store.confirmations() == {"wall-1": 1, "kiosk-1": 1}
+    assert store.file([filed(2)]).advanced == {"wall-1": 3}
+
+
+def test_export_shape(tmp_path: Path) -> None:
+    store = PracticeStore(tmp_path / "store.sqlite")
+    item = filed(1)
+    store.file([item])
+    (row,) = store.readings()
+    assert row == {
+        "id": item.envelope.id,
+        "device": "wall-1",
+        "site": "practice-a",
+        "seq": 1,
+        "kind": "heart_rate",
+        "at": item.envelope.at,
+        "components": BODY["components"],
+    }
+    assert list(store.readings(since="2027-01-01T00:00:00Z")) == []
