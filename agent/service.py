@@ -315,7 +315,7 @@ class Agent:
             await asyncio.sleep(self.config.telemetry.interval_s)
 
     async def _watchdog_forever(self) -> None:
-        if not self.notifier.enabled:
+        if not self.notifier.watchdog_enabled:
             return
         while True:
             self.notifier.watchdog()

@@ -25,7 +25,9 @@ class SystemdNotifier:
         if address:
             self._address = "\0" + address[1:] if address.startswith("@") else address
         usec = env.get("WATCHDOG_USEC", "")
-        # Ping at half the watchdog interval, as sd_watchdog_enabled(3) advises.
+        # Ping at half the watchdog interval, as sd_watchdog_enabled(3) advises;
+        # without WatchdogSec= there is no watchdog to ping.
+        self.watchdog_enabled = self.enabled and usec.isdigit() and int(usec) > 0
         self.watchdog_interval_s = int(usec) / 2e6 if usec.isdigit() else DEFAULT_WATCHDOG_PING_S
 
     @property

@@ -19,6 +19,8 @@ from healthhub.protocol.errors import HealthHubError, ProtocolError
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.protocol.status import parse_status, parse_telemetry
 
+RETAINED_SETTLE_S = 0.5
+
 
 class ConsoleError(HealthHubError):
     """The console could not reach the broker."""
@@ -43,12 +45,14 @@ class FleetWatcher:
     def __init__(self, layout: FleetLayout) -> None:
         self.view = FleetView()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self.refused: str | None = None
         self._client = practice_client(
             layout, "console", client_id=f"{topics.CONSOLE_IDENTITY}-{os.getpid()}"
         )
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._layout = layout
 
     def _on_connect(
@@ -64,6 +68,16 @@ class FleetWatcher:
             return
         client.subscribe([(topics.ALL_STATUS, 1), (topics.ALL_TELEMETRY, 0)])
         self.connected.set()
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
@@ -109,6 +123,9 @@ def fleet_status(
     registry = DeviceRegistry(layout)
     watcher = FleetWatcher(layout)
     watcher.start()
+    # Retained statuses follow the SUBACK; give them a moment even with --wait 0.
+    watcher.subscribed.wait(5.0)
+    time.sleep(RETAINED_SETTLE_S)
     deadline = time.monotonic() + wait_s
     try:
         while time.monotonic() < deadline:

@@ -32,4 +32,5 @@ def test_abstract_namespace_socket() -> None:
 def test_without_systemd_nothing_happens() -> None:
     notifier = SystemdNotifier({})
     assert not notifier.enabled
+    assert not notifier.watchdog_enabled
     notifier.ready("x")  # no socket, no error

@@ -1,0 +1,100 @@
+"""Fixtures shared by every suite: a real fleet, a real mosquitto, artefact folders."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from healthhub.protocol.fleet_layout import FleetLayout
+from healthhub.provisioning.broker_config import refresh_acl, write_broker_config
+from healthhub.provisioning.broker_process import BrokerProcess, reload_acl
+from healthhub.provisioning.enrolment import enrol_device
+from healthhub.provisioning.fleet import init_fleet
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> FleetLayout:
+    layout = init_fleet(
+        tmp_path / "fleet", name="Test PCN", broker_host="localhost", broker_port=free_port()
+    )
+    write_broker_config(layout, bind="127.0.0.1")
+    return layout
+
+
+Enrol = Callable[..., Path]
+
+
+def _reloads(log: Path) -> int:
+    return log.read_text(errors="replace").count("Reloading config") if log.exists() else 0
+
+
+@pytest.fixture
+def enrol(fleet: FleetLayout, tmp_path: Path) -> Enrol:
+    """enrol(device, site=..., role=..., simulate=True, sim_interval=0.2) -> device.yaml"""
+
+    def enrol_one(
+        device: str,
+        site: str = "practice-a",
+        role: str = "wall",
+        simulate: bool = True,
+        sim_interval: float = 0.2,
+    ) -> Path:
+        path = enrol_device(
+            fleet,
+            device=device,
+            site=site,
+            role=role,
+            simulate=simulate,
+            sim_interval_s=sim_interval,
+        )
+        refresh_acl(fleet)
+        log = tmp_path / "mosquitto.log"
+        before = _reloads(log)
+        if reload_acl(fleet):  # a running broker: wait until it has read the new ACL
+            deadline = time.monotonic() + 10
+            while _reloads(log) <= before and time.monotonic() < deadline:
+                time.sleep(0.02)
+        return path
+
+    return enrol_one
+
+
+@pytest.fixture
+def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
+    path = REPO / "artifacts" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def broker(fleet: FleetLayout, tmp_path: Path) -> Iterator[BrokerProcess]:
+    process = BrokerProcess(fleet, log_path=tmp_path / "mosquitto.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> None:
+    """On failure, show the tail of every process log the test kept."""
+    if call.when != "call" or call.excinfo is None:
+        return
+    tmp = item.funcargs.get("tmp_path") if hasattr(item, "funcargs") else None
+    if isinstance(tmp, Path):
+        for log in sorted(tmp.rglob("*.log")):
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+            item.add_report_section("call", f"log {log.name}", tail)

@@ -1,0 +1,170 @@
+"""Running the real parts as processes in tests: agents, the bridge, CLI commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+BIN = Path(sys.executable).parent
+
+
+def script(name: str) -> str:
+    path = BIN / name
+    assert path.exists(), f"{name} not installed in the venv: run `make setup`"
+    return str(path)
+
+
+def run_cli(
+    name: str, *args: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [script(name), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{name} {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+        )
+    return result
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    """Poll until ``predicate`` is truthy; fail naming ``what`` (no wall-clock assertions)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def configure(config: Path, **sections: Any) -> None:
+    """Merge settings into a device.yaml (section -> dict, or a top-level value)."""
+    data = yaml.safe_load(config.read_text())
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+class Service:
+    """A long-running Health Hub process with its log kept for the test report."""
+
+    def __init__(
+        self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_dir / f"{name}.log"
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> Service:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
+        env = {**os.environ, **(self.env or {})}
+        self.process = subprocess.Popen(
+            self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env
+        )
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._close()
+        return code
+
+    def kill(self) -> None:
+        """kill -9: no clean-up, no offline status (the Last Will speaks)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def agent(
+    config: Path, log_dir: Path, name: str | None = None, env: dict[str, str] | None = None
+) -> Service:
+    return Service(
+        name or f"agent-{config.parent.name}",
+        [script("healthhub-agent"), "--config", str(config)],
+        log_dir,
+        env,
+    )
+
+
+def bridge(fleet_root: Path, store: Path, log_dir: Path) -> Service:
+    return Service(
+        "bridge",
+        [script("healthhub-fleet"), "bridge", "--fleet", str(fleet_root), "--store", str(store)],
+        log_dir,
+    )
+
+
+def agent_status(config: Path) -> dict[str, Any]:
+    result = run_cli("healthhub-agent", "status", "--config", str(config), "--json")
+    return dict(json.loads(result.stdout))
+
+
+def taken(config: Path) -> int:
+    """Readings the agent has committed so far (0 before its database exists)."""
+    if not (config.parent / "state" / "outbox.sqlite").exists():
+        return 0
+    return int(agent_status(config)["last_seq_taken"])
+
+
+def filed(store: Path, device: str) -> list[tuple[int, str]]:
+    """(seq, id) of every reading the practice store holds for ``device``, in seq order."""
+    if not store.exists():
+        return []
+    with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+        db.execute("PRAGMA busy_timeout = 5000")
+        return db.execute(
+            "SELECT seq, id FROM envelopes WHERE device = ? AND stream = 'readings' ORDER BY seq",
+            (device,),
+        ).fetchall()
+
+
+def rejections(store: Path) -> dict[str, int]:
+    if not store.exists():
+        return {}
+    with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+        return dict(db.execute("SELECT reason, count FROM rejections").fetchall())
