@@ -42,7 +42,10 @@ from healthhub.protocol.tls import client_context
 
 log = logging.getLogger(__name__)
 
-MAX_INFLIGHT = 1000
+# QoS 1 messages without a PUBACK. paho walks every in-flight message on each
+# PUBACK (Client._update_inflight), so a wide window costs O(window) per ack;
+# 100 keeps a loopback or LAN link full (bench/outbox_drain.py measures it).
+MAX_INFLIGHT = 100
 STATUS_FILE = "agent-status.json"
 OUTBOX_FILE = "outbox.sqlite"
 LOCK_FILE = "agent.lock"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_BOUND = 10_000
 BATCH_MAX = 2_000
+CHECK_WORKERS = 2
 SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
@@ -64,6 +66,15 @@ class Incoming:
     payload: bytes
     mid: int
     qos: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """A device's status or telemetry, kept as the latest known."""
+
+    device: str
+    kind: str
+    payload: dict[str, Any]
 
 
 @dataclass
@@ -102,6 +113,7 @@ class Bridge:
         self.connected = threading.Event()
         self._queue: queue.Queue[Incoming] = queue.Queue(QUEUE_BOUND)
         self._stop = threading.Event()
+        self._checkers = ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="check")
         self._client = practice_client(
             layout, "bridge", client_id=topics.BRIDGE_IDENTITY, manual_ack=True
         )
@@ -156,6 +168,7 @@ class Bridge:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+        self._checkers.shutdown()
 
     def run(self) -> None:
         """File batches until :meth:`stop`."""
@@ -209,6 +222,20 @@ class Bridge:
         self.counters.duplicates += result.duplicates
         for device in sorted(set(result.advanced) | result.resent_confirmed):
             self._publish_ack(device, self.store.confirmed(device))
+
+    def _classify(self, message: Incoming, received_at: str) -> Filed | Report | ProtocolError:
+        """Runs on a worker thread: no store access here."""
+        try:
+            device, rest = topics.parse_device_topic(message.topic)
+            if rest.startswith("up/"):
+                return self._check(device, rest[3:], message.payload, received_at)
+            if rest == "status":
+                return Report(device, "status", parse_status(message.payload))
+            if rest == "telemetry":
+                return Report(device, "telemetry", parse_telemetry(message.payload))
+            raise ProtocolError(f"unexpected topic {message.topic}")
+        except ProtocolError as exc:
+            return exc
 
     def _check(self, device: str, stream: str, payload: bytes, received_at: str) -> Filed:
         env = wire.parse(payload)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -146,6 +147,17 @@ class Practice:
                     child.process.wait()
             child.log.close()
 
+    def agent_status(self, device: str) -> dict[str, Any]:
+        """What the stopped agent's own state says (``healthhub-agent status --json``)."""
+        config = self.fleet.device_dir(device) / "device.yaml"
+        result = subprocess.run(
+            [_script("healthhub-agent"), "status", "--config", str(config), "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return dict(json.loads(result.stdout)) if result.returncode == 0 else {}
+
     def filed(self) -> dict[str, tuple[int, int, int]]:
         """Per device: (readings filed, distinct seqs, highest seq) in the practice store."""
         if not self.store.exists():
@@ -218,11 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"healthhub-demo: {exc}; logs in {practice.logs}", file=sys.stderr)
         return 1
     try:
-        failed, telemetry = _watch(practice, watcher, args.duration, lambda: stopping)
+        failed = _watch(practice, watcher, args.duration, lambda: stopping)
     finally:
         watcher.stop()
         practice.stop()
-    return _summary(practice, telemetry, failed, root)
+    return _summary(practice, failed, root)
 
 
 def _watch(
@@ -230,8 +242,8 @@ def _watch(
     watcher: FleetWatcher,
     duration: float | None,
     stopping: Callable[[], bool],
-) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """Show progress until stopped; returns processes that died and the last telemetry."""
+) -> list[str]:
+    """Show progress until stopped; returns the processes that died."""
     started = time.monotonic()
     tty = sys.stdout.isatty()
     last_print = -10.0
@@ -252,24 +264,24 @@ def _watch(
             sys.stdout.write(clear + stamp + "\n" + "\n".join(lines) + "\n")
             sys.stdout.flush()
         time.sleep(1.0)
-    return failed, watcher.view.snapshot()[1]
+    return failed
 
 
-def _summary(
-    practice: Practice, telemetry: dict[str, dict[str, Any]], failed: list[str], root: Path
-) -> int:
+def _summary(practice: Practice, failed: list[str], root: Path) -> int:
     print("\nSummary")
     filed = practice.filed()
     ok = not failed
     for device, _ in DEVICES:
-        taken = telemetry.get(device, {}).get("outbox", {}).get("last_seq", 0)
+        status = practice.agent_status(device)
+        taken = status.get("last_seq_taken", 0)
+        waiting = status.get("outbox", {}).get("depth", "?")
         count, distinct, highest = filed.get(device, (0, 0, 0))
-        exact = count == distinct == (highest or 0)
+        exact = count == distinct == (highest or 0) and count <= taken
         ok = ok and exact
         verdict = "no gaps, no duplicates" if exact else "GAPS OR DUPLICATES"
         print(
-            f"  {device}: taken >= {taken}, filed at the practice {count} "
-            f"(seq 1..{highest or 0}, {verdict})"
+            f"  {device}: taken {taken}, filed at the practice {count} "
+            f"(seq 1..{highest or 0}, {verdict}), {waiting} waiting in the outbox"
         )
     if failed:
         print(f"  a process stopped unexpectedly: {', '.join(failed)}; logs in {practice.logs}")

@@ -21,7 +21,7 @@ from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.provisioning.broker_config import refresh_acl, write_broker_config
 from healthhub.provisioning.broker_process import BrokerProcess, reload_acl
 from healthhub.provisioning.enrolment import enrol_device
-from healthhub.provisioning.errors import ProvisioningError
+from healthhub.provisioning.errors import InvalidRequest
 from healthhub.provisioning.fleet import init_fleet
 
 
@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "device":
             return _device(layout, args)
         return _broker(layout, args)
-    except ProvisioningError as exc:
+    except InvalidRequest as exc:
         print(f"healthhub-provision {args.command}: {exc}", file=sys.stderr)
-        return 2 if "not valid" in str(exc) or "must be" in str(exc) else 1
+        return 2
     except HealthHubError as exc:
         print(f"healthhub-provision {args.command}: {exc}", file=sys.stderr)
         return 1

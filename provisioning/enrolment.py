@@ -20,7 +20,7 @@ from healthhub.protocol.errors import ProtocolError
 from healthhub.protocol.files import write_atomic
 from healthhub.protocol.fleet_layout import FleetLayout, load_manifest
 from healthhub.provisioning.certificates import issue, load_issuer, write_cert, write_private_key
-from healthhub.provisioning.errors import ProvisioningError
+from healthhub.provisioning.errors import InvalidRequest, ProvisioningError
 
 HEADER = (
     "# Health Hub device configuration, written by healthhub-provision.\n"
@@ -85,11 +85,11 @@ def enrol_device(
         topics.validate_id(device, what="device id")
         topics.validate_id(site, what="site id")
     except ProtocolError as exc:
-        raise ProvisioningError(str(exc)) from None
+        raise InvalidRequest(str(exc)) from None
     if role not in ("kiosk", "wall"):
-        raise ProvisioningError(f"role must be kiosk or wall, not {role!r}")
+        raise InvalidRequest(f"role must be kiosk or wall, not {role!r}")
     if sim_interval_s <= 0:
-        raise ProvisioningError("--sim-interval must be above 0")
+        raise InvalidRequest("--sim-interval must be above 0")
     manifest = load_manifest(layout)
     bundle = layout.device_dir(device)
     if bundle.exists():

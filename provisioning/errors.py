@@ -9,6 +9,10 @@ class ProvisioningError(HealthHubError):
     """A provisioning step could not be done; nothing was half-written."""
 
 
+class InvalidRequest(ProvisioningError):
+    """The command line asks for something invalid (an id, a role, an interval): exit 2."""
+
+
 class BrokerNotInstalled(ProvisioningError):
     def __init__(self) -> None:
         super().__init__(

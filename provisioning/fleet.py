@@ -21,7 +21,7 @@ from healthhub.provisioning.certificates import (
     write_cert,
     write_private_key,
 )
-from healthhub.provisioning.errors import ProvisioningError
+from healthhub.provisioning.errors import InvalidRequest, ProvisioningError
 
 
 def init_fleet(root: Path, *, name: str, broker_host: str, broker_port: int) -> FleetLayout:
@@ -30,9 +30,9 @@ def init_fleet(root: Path, *, name: str, broker_host: str, broker_port: int) -> 
     if layout.manifest.exists() or layout.ca_key.exists():
         raise ProvisioningError(f"{layout.root} already holds a fleet; refusing to overwrite it")
     if not name.strip():
-        raise ProvisioningError("the fleet needs a name (--name)")
+        raise InvalidRequest("the fleet needs a name (--name)")
     if not 1 <= broker_port <= 65535:
-        raise ProvisioningError(f"broker port {broker_port} is not a TCP port")
+        raise InvalidRequest(f"broker port {broker_port} is not a TCP port")
     for folder, mode in (
         (layout.root, 0o755),
         (layout.ca_cert.parent, 0o700),

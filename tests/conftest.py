@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import processes
 import pytest
 
 from healthhub.protocol.fleet_layout import FleetLayout
@@ -71,6 +72,14 @@ def enrol(fleet: FleetLayout, tmp_path: Path) -> Enrol:
         return path
 
     return enrol_one
+
+
+@pytest.fixture(autouse=True)
+def _reap_services() -> Iterator[None]:
+    """No process a test started outlives it, whether the test passed or not."""
+    yield
+    while processes.STARTED:
+        processes.STARTED.pop().kill()
 
 
 @pytest.fixture

@@ -61,6 +61,10 @@ def configure(config: Path, **sections: Any) -> None:
     config.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+#: Every service a test started, so that the conftest can reap what a failed test left.
+STARTED: list[Service] = []
+
+
 class Service:
     """A long-running Health Hub process with its log kept for the test report."""
 
@@ -77,6 +81,7 @@ class Service:
     def start(self) -> Service:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         env = {**os.environ, **(self.env or {})}
+        STARTED.append(self)
         self.process = subprocess.Popen(
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env
         )
