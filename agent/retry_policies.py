@@ -41,7 +41,7 @@ def _log_attempt(what: str) -> Callable[[RetryCallState], None]:
 def broker_reconnect(initial_s: float, max_s: float) -> AsyncRetrying:
     """Reconnect to the broker: 1 s, 2 s, 4 s ... up to ``max_s``, each with up to 1 s jitter."""
     return AsyncRetrying(
-        wait=wait_exponential_jitter(initial=initial_s, max=max_s, jitter=min(1.0, initial_s)),
+        wait=wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=min(1.0, initial_s)),
         retry=retry_if_exception_type(LinkError),
         before_sleep=_log_attempt("connecting to the broker"),
         reraise=True,
@@ -51,7 +51,7 @@ def broker_reconnect(initial_s: float, max_s: float) -> AsyncRetrying:
 def peripheral_restart(name: str, initial_s: float = 1.0, max_s: float = 60.0) -> AsyncRetrying:
     """Restart a peripheral that failed with a transient error."""
     return AsyncRetrying(
-        wait=wait_exponential_jitter(initial=initial_s, max=max_s, jitter=initial_s),
+        wait=wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=initial_s),
         retry=retry_if_exception_type(TransientDriverError),
         before_sleep=_log_attempt(f"peripheral {name}"),
         reraise=True,
