@@ -19,9 +19,11 @@ at the broker; what the broker loses, devices send again.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,7 @@ from healthhub.protocol.status import ack_payload, parse_status, parse_telemetry
 log = logging.getLogger(__name__)
 
 QUEUE_BOUND = 10_000
+REPORT_EVERY_S = 60.0
 BATCH_MAX = 2_000
 SESSION_EXPIRY_S = 7 * 24 * 3600
 
@@ -166,9 +169,21 @@ class Bridge:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def run(self) -> None:
-        """File batches until :meth:`stop`."""
+    def report(self) -> dict[str, Any]:
+        """Counters and the intake queue's depth against its bound (logged periodically)."""
+        return {
+            **self.counters.to_json(),
+            "queue": {"depth": self._queue.qsize(), "bound": QUEUE_BOUND},
+            "connected": self.connected.is_set(),
+        }
+
+    def run(self, report_every_s: float = REPORT_EVERY_S) -> None:
+        """File batches until :meth:`stop`; log :meth:`report` every ``report_every_s``."""
+        next_report = time.monotonic() + report_every_s
         while not self._stop.is_set():
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + report_every_s
+                log.info("bridge: %s", json.dumps(self.report(), sort_keys=True))
             try:
                 first = self._queue.get(timeout=0.5)
             except queue.Empty:

@@ -108,7 +108,7 @@ def run_bridge(args: argparse.Namespace) -> int:
         bridge.run()
     finally:
         bridge.close()
-        log.info("bridge stopped: %s", json.dumps(bridge.counters.to_json(), sort_keys=True))
+        log.info("bridge stopped: %s", json.dumps(bridge.report(), sort_keys=True))
         store.close()
     return 0
 

@@ -146,6 +146,11 @@ def test_bridge_rejects_bad_envelopes_and_keeps_filing(
     wait_until(lambda: filed(store, "wall-1") == [(1, good.id)], 20, "the good envelope filed")
     ack = subscribe(fleet, "wall-1", topics.ack("wall-1"), count=1, wait_s=5).stdout
     assert '{"seq":1}' in ack
+    assert the_bridge.stop() == 0
     log = the_bridge.log()
     assert "900" not in log, "no clinical values in the bridge's log"
-    assert the_bridge.stop() == 0
+    # Its counters and its intake queue's bound are reported.
+    final = json.loads(log.rsplit("bridge stopped: ", 1)[1].splitlines()[0])
+    assert final["queue"] == {"depth": 0, "bound": 10_000}
+    assert final["rejected"] == rejections(store)
+    assert final["stored"] == 1
