@@ -3,65 +3,97 @@
 Every client presents a certificate from the fleet CA (``require_certificate``)
 and is known by its certificate's CN (``use_identity_as_username``): a device
 by its id, the bridge and console by their reserved names. The ACL gives each
-device its own subtree and its site's and the fleet's desired documents, and
-nothing else.
+device its own subtree and its site's and the fleet's desired documents, the
+bridge what devices send plus the acks, the console the desired documents, and
+nobody anything else.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import pwd
 from pathlib import Path
 
 from healthhub.protocol import topics
 from healthhub.protocol.files import write_atomic
-from healthhub.protocol.fleet_layout import FleetLayout, load_manifest
+from healthhub.protocol.fleet_layout import FleetFolderError, FleetLayout, load_manifest
+from healthhub.provisioning.addresses import is_loopback, validate_host
 from healthhub.provisioning.enrolment import enrolled_devices
 
 ROOT = topics.ROOT
 
+#: Per client, QoS 1 messages the broker holds beyond those in flight. The
+#: bridge's persistent session must hold every device's backlog while the
+#: bridge restarts (mosquitto's default is 1,000, then it drops silently).
+MAX_QUEUED_MESSAGES = 200_000
+#: QoS 1 messages in flight from the broker to one client, and the Receive
+#: Maximum mosquitto announces in CONNACK. The default (20) throttles the
+#: bridge's drain of a backlog, as it acknowledges only after its COMMIT, and
+#: is below the agents' own window (agent/service.py MAX_INFLIGHT = 100).
+MAX_INFLIGHT_MESSAGES = 1000
+#: Largest payload accepted; a bigger one is answered "implementation specific
+#: error" and dropped, the connection stays up.
+MESSAGE_SIZE_LIMIT = 256 * 1024
+#: Largest MQTT packet at all, a backstop against a client that would make the
+#: broker buffer megabytes: such a client is disconnected.
+MAX_PACKET_SIZE = 1024 * 1024
 
-def _user() -> str:
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return getpass.getuser()
+ACL_HEADER = """\
+# Health Hub ACL, written by healthhub-provision (re-rendered on every enrolment).
+# Regenerate rather than edit. Clients are known by their certificate's CN
+# (use_identity_as_username); anything not granted here is denied.
+"""
+
+
+def broker_user() -> str:
+    """The user provisioning runs as: the one who can read the fleet's key files."""
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def default_bind(broker_host: str) -> str:
-    return "127.0.0.1" if broker_host in ("localhost", "127.0.0.1") else "0.0.0.0"  # noqa: S104
+    """Loopback for a broker that only this machine uses, else every interface."""
+    return "127.0.0.1" if is_loopback(broker_host) else "0.0.0.0"  # noqa: S104 - devices connect from the LAN
 
 
 def render_config(layout: FleetLayout, *, bind: str) -> str:
+    """``mosquitto.conf`` for the fleet: one mTLS listener on ``bind``."""
     manifest = load_manifest(layout)
-    user = _user()
-    return f"""# Health Hub practice broker, written by healthhub-provision broker.
+    user = broker_user()
+    return f"""\
+# Health Hub practice broker, written by healthhub-provision.
 # Regenerate rather than edit: `healthhub-provision broker {layout.root}`.
 per_listener_settings false
 allow_anonymous false
 
-# mosquitto started as root switches to the user named here. It is the user
-# who provisioned the fleet ({user}), so the broker can always read the key
-# files it was given (0600) instead of dropping to a user that cannot.
+# mosquitto started as root switches to the user named here ("mosquitto" when
+# unset), and that user could not read the 0600 keys and the 0700 folders of
+# the fleet ("Unable to load server key file ... Permission denied"). This is
+# the user who provisioned the fleet ({user}); with "root" mosquitto keeps
+# running as root. Started as any other user, mosquitto ignores this line.
 user {user}
 
 persistence true
 persistence_location {layout.broker_data}/
 autosave_interval 30
 
-log_dest stdout
+# stderr, not stdout: mosquitto does not flush stdout, so a log file or the
+# journal would see its lines only when it exits.
+log_dest stderr
 log_type error
 log_type warning
 log_type notice
 log_type information
 connection_messages true
 
-# The bridge's persistent session must hold a device backlog while it restarts.
-max_queued_messages 200000
-# QoS 1 messages in flight to or from one client at a time (default 20).
-max_inflight_messages 1000
-max_packet_size 262144
+# The bridge's persistent session must hold a backlog while it restarts.
+max_queued_messages {MAX_QUEUED_MESSAGES}
+# In flight to one client, and the Receive Maximum announced to MQTT v5 clients
+# (default 20): the bridge acknowledges after its COMMIT and drains backlogs.
+max_inflight_messages {MAX_INFLIGHT_MESSAGES}
+# Bigger payloads are refused (PUBACK "implementation specific error");
+# bigger packets end the connection.
+message_size_limit {MESSAGE_SIZE_LIMIT}
+max_packet_size {MAX_PACKET_SIZE}
 
 listener {manifest.broker_port} {bind}
 cafile {layout.ca_cert}
@@ -71,72 +103,107 @@ require_certificate true
 use_identity_as_username true
 tls_version tlsv1.2
 
+# Reloaded on SIGHUP (`healthhub-provision device` sends it after an enrolment).
 acl_file {layout.broker_acl}
 """
 
 
-def render_acl(layout: FleetLayout) -> str:
-    lines = [
-        "# Health Hub ACL, written by healthhub-provision (regenerated on each enrolment).",
-        "# Clients are known by their certificate CN. Anything not granted here is denied.",
+def _grants(user: str, why: str, reads: list[str], writes: list[str]) -> list[str]:
+    return [
         "",
-        "# The bridge files what devices send and confirms it.",
-        f"user {topics.BRIDGE_IDENTITY}",
-        f"topic read {ROOT}/devices/+/up/#",
-        f"topic read {ROOT}/devices/+/status",
-        f"topic read {ROOT}/devices/+/telemetry",
-        f"topic read {ROOT}/devices/+/config/reported",
-        f"topic read {ROOT}/devices/+/cmd/res",
-        f"topic write {ROOT}/devices/+/ack",
-        "",
-        "# The console watches everything and pushes desired documents.",
-        f"user {topics.CONSOLE_IDENTITY}",
-        f"topic read {ROOT}/#",
-        f"topic write {topics.FLEET_CONFIG}",
-        f"topic write {topics.FLEET_CONTENT}",
-        f"topic write {ROOT}/sites/+/config",
-        f"topic write {ROOT}/sites/+/content",
-        f"topic write {ROOT}/devices/+/config",
-        f"topic write {ROOT}/devices/+/content",
-        f"topic write {ROOT}/devices/+/cmd/req",
-        f"topic write {topics.CONTENT_BLOBS}",
+        f"# {why}",
+        f"user {user}",
+        *(f"topic read {topic}" for topic in reads),
+        *(f"topic write {topic}" for topic in writes),
     ]
+
+
+def render_acl(layout: FleetLayout) -> str:
+    """The ACL: the bridge, the console and every enrolled device (``devices/*/device.yaml``)."""
+    lines = _grants(
+        topics.BRIDGE_IDENTITY,
+        "The bridge files what devices send and confirms it with the retained ack.",
+        reads=[
+            topics.ALL_UP,
+            topics.ALL_STATUS,
+            topics.ALL_TELEMETRY,
+            f"{ROOT}/devices/+/config/reported",
+            f"{ROOT}/devices/+/cmd/res",
+        ],
+        writes=[f"{ROOT}/devices/+/ack"],
+    )
+    lines += _grants(
+        topics.CONSOLE_IDENTITY,
+        "The console watches the whole fleet and pushes desired documents and commands.",
+        reads=[f"{ROOT}/#"],
+        writes=[
+            topics.FLEET_CONFIG,
+            topics.FLEET_CONTENT,
+            f"{ROOT}/sites/+/config",
+            f"{ROOT}/sites/+/content",
+            f"{ROOT}/devices/+/config",
+            f"{ROOT}/devices/+/content",
+            f"{ROOT}/devices/+/cmd/req",
+            topics.CONTENT_BLOBS,
+        ],
+    )
     for device, site in enrolled_devices(layout).items():
-        lines += [
-            "",
-            f"# device {device} at {site}",
-            f"user {device}",
-            f"topic write {topics.status(device)}",
-            f"topic write {topics.telemetry(device)}",
-            f"topic write {topics.device_root(device)}/up/#",
-            f"topic write {topics.config_reported(device)}",
-            f"topic write {topics.command_response(device)}",
-            f"topic read {topics.ack(device)}",
-            f"topic read {topics.device_config(device)}",
-            f"topic read {topics.device_content(device)}",
-            f"topic read {topics.command_request(device)}",
-            f"topic read {topics.site_config(site)}",
-            f"topic read {topics.site_content(site)}",
-            f"topic read {topics.FLEET_CONFIG}",
-            f"topic read {topics.FLEET_CONTENT}",
-            f"topic read {topics.CONTENT_BLOBS}",
-        ]
-    return "\n".join(lines) + "\n"
+        lines += _grants(
+            device,
+            f"Device {device} at site {site}: its own subtree, its site's and the fleet's "
+            "documents.",
+            reads=[
+                topics.ack(device),
+                topics.device_config(device),
+                topics.device_content(device),
+                topics.command_request(device),
+                topics.site_config(site),
+                topics.site_content(site),
+                topics.FLEET_CONFIG,
+                topics.FLEET_CONTENT,
+                topics.CONTENT_BLOBS,
+            ],
+            writes=[
+                topics.status(device),
+                topics.telemetry(device),
+                f"{topics.device_root(device)}/up/#",
+                topics.config_reported(device),
+                topics.command_response(device),
+            ],
+        )
+    return ACL_HEADER + "\n".join(lines) + "\n"
+
+
+def write_acl(layout: FleetLayout) -> Path:
+    write_atomic(layout.broker_acl, render_acl(layout).encode("utf-8"), mode=0o640)
+    return layout.broker_acl
 
 
 def write_broker_config(layout: FleetLayout, *, bind: str | None = None) -> Path:
-    """Write mosquitto.conf and the ACL; returns the config's path."""
+    """Write ``broker/mosquitto.conf`` and ``broker/acl``, make ``broker/data/``.
+
+    ``bind`` defaults to :func:`default_bind` of the fleet's broker host.
+    Returns the config's path.
+    """
     manifest = load_manifest(layout)
+    bind = validate_host(bind, what="bind address") if bind else default_bind(manifest.broker_host)
+    for needed in (layout.ca_cert, layout.server_cert, layout.server_key):
+        if not needed.is_file():
+            raise FleetFolderError(f"{needed} missing: {layout.root} is not a whole fleet")
     layout.broker_data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_atomic(layout.broker_acl, render_acl(layout).encode("utf-8"), mode=0o640)
-    conf = render_config(layout, bind=bind or default_bind(manifest.broker_host))
+    write_acl(layout)
+    conf = render_config(layout, bind=bind)
     write_atomic(layout.broker_conf, conf.encode("utf-8"), mode=0o640)
     return layout.broker_conf
 
 
 def refresh_acl(layout: FleetLayout) -> bool:
-    """Re-render the ACL if the broker is configured; True if it was."""
+    """Re-render the ACL if the broker is configured; True if it was.
+
+    A running broker reads it on SIGHUP
+    (:func:`healthhub.provisioning.broker_process.reload_acl`).
+    """
     if not layout.broker_conf.exists():
         return False
-    write_atomic(layout.broker_acl, render_acl(layout).encode("utf-8"), mode=0o640)
+    write_acl(layout)
     return True

@@ -17,45 +17,61 @@ from pathlib import Path
 from types import FrameType
 
 from healthhub.protocol.errors import HealthHubError
-from healthhub.protocol.fleet_layout import FleetLayout
+from healthhub.protocol.fleet_layout import FleetFolderError, FleetLayout
 from healthhub.provisioning.broker_config import refresh_acl, write_broker_config
 from healthhub.provisioning.broker_process import BrokerProcess, reload_acl
-from healthhub.provisioning.enrolment import enrol_device
+from healthhub.provisioning.enrolment import DEFAULT_SIM_INTERVAL_S, ROLES, enrol_device
 from healthhub.provisioning.errors import InvalidRequest
 from healthhub.provisioning.fleet import init_fleet
+
+PROG = "healthhub-provision"
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="healthhub-provision",
-        description="Create a Health Hub fleet (CA, keys, broker), enrol devices, run the broker.",
+        prog=PROG,
+        description="Create a Health Hub fleet (CA, keys, certificates), enrol devices, and "
+        "configure and run the practice broker (mosquitto).",
+        epilog="Exit codes: 0 done, 1 refused or failed (nothing half-written), 2 bad arguments.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser(
         "init",
         help="create a fleet folder",
-        description="Create FLEET_DIR: a CA, the broker's server certificate (SAN for the "
-        "host, localhost and 127.0.0.1), the Ed25519 signing key, the X25519 ingest key "
-        "pair, and client certificates for the bridge and the console. Refuses to "
-        "overwrite an existing fleet.",
+        description="Create FLEET_DIR (absent or empty): a CA (EC P-256, 10 years), the "
+        "broker's server certificate (SANs: the broker host, localhost, 127.0.0.1), the "
+        "Ed25519 signing key, the X25519 ingest key pair, client certificates for the bridge "
+        "and the console, and fleet.yaml. Refuses to overwrite anything.",
     )
     init.add_argument("fleet_dir", type=Path, metavar="FLEET_DIR")
     init.add_argument("--name", required=True, help="the fleet's name, e.g. the PCN's")
-    init.add_argument("--broker-host", default="localhost", help="how devices reach the broker")
-    init.add_argument("--broker-port", type=int, default=8883, help="TLS port (default 8883)")
+    init.add_argument(
+        "--broker-host",
+        default="localhost",
+        metavar="HOST",
+        help="host name or IP address devices use to reach the broker (default localhost)",
+    )
+    init.add_argument(
+        "--broker-port", type=int, default=8883, metavar="PORT", help="TLS port (default 8883)"
+    )
 
     device = sub.add_parser(
         "device",
         help="enrol a device",
-        description="Write an enrolment bundle to FLEET_DIR/devices/DEVICE/: device.yaml, "
-        "the device's key and certificate (CN = DEVICE), the CA, the signing and ingest "
-        "public keys. Updates the broker's ACL (and reloads a running broker).",
+        description="Write an enrolment bundle to FLEET_DIR/devices/DEVICE/: device.yaml, the "
+        "device's key and certificate (CN = DEVICE), the CA, the signing and ingest public "
+        "keys. Copy the folder to the device as /etc/healthhub/. If the broker is configured, "
+        "its ACL is updated and a broker started by `broker --run` reloads it.",
     )
     device.add_argument("fleet_dir", type=Path, metavar="FLEET_DIR")
-    device.add_argument("--site", required=True, help="the practice the device belongs to")
-    device.add_argument("--id", required=True, dest="device_id", help="the device id")
-    device.add_argument("--role", choices=["kiosk", "wall"], default="wall")
+    device.add_argument("--site", required=True, help="the practice (site id) it belongs to")
+    device.add_argument(
+        "--id", required=True, dest="device_id", metavar="DEVICE", help="the device id"
+    )
+    device.add_argument("--role", choices=ROLES, default="wall", help="default: wall")
     device.add_argument(
         "--simulate",
         action="store_true",
@@ -64,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     device.add_argument(
         "--sim-interval",
         type=float,
-        default=5.0,
+        default=DEFAULT_SIM_INTERVAL_S,
         metavar="SECONDS",
         help="seconds between simulated readings per peripheral (default 5)",
     )
@@ -72,12 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     broker = sub.add_parser(
         "broker",
         help="write (and optionally run) the broker configuration",
-        description="Write FLEET_DIR/broker/mosquitto.conf and its ACL: a TLS listener that "
-        "requires client certificates, identity from the certificate CN, persistence in "
-        "FLEET_DIR/broker/data. --run also runs mosquitto in the foreground.",
+        description="Write FLEET_DIR/broker/mosquitto.conf and its ACL: one TLS listener that "
+        "requires client certificates from the fleet CA, the certificate CN as the user, "
+        "persistence in FLEET_DIR/broker/data/. With --run, also run mosquitto in the "
+        "foreground until SIGTERM or Ctrl-C.",
     )
     broker.add_argument("fleet_dir", type=Path, metavar="FLEET_DIR")
-    broker.add_argument("--bind", help="listen address (default 127.0.0.1 for localhost)")
+    broker.add_argument(
+        "--bind",
+        metavar="ADDRESS",
+        help="listen address (default 127.0.0.1 if the broker host is localhost or "
+        "127.0.0.1, else 0.0.0.0)",
+    )
     broker.add_argument("--run", action="store_true", help="run mosquitto in the foreground")
     return parser
 
@@ -86,24 +108,32 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "init":
-            layout = init_fleet(
-                args.fleet_dir,
-                name=args.name,
-                broker_host=args.broker_host,
-                broker_port=args.broker_port,
-            )
-            print(f"fleet {args.name!r} created in {layout.root}")
-            return 0
+            return _init(args)
         layout = FleetLayout(args.fleet_dir.resolve())
+        if not layout.manifest.exists():
+            raise FleetFolderError(
+                f"{layout.root} is not a fleet folder (no fleet.yaml): "
+                f"create one with `{PROG} init {args.fleet_dir} --name NAME`"
+            )
         if args.command == "device":
             return _device(layout, args)
         return _broker(layout, args)
     except InvalidRequest as exc:
-        print(f"healthhub-provision {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except HealthHubError as exc:
-        print(f"healthhub-provision {args.command}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (HealthHubError, OSError) as exc:
+        print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def _init(args: argparse.Namespace) -> int:
+    layout = init_fleet(
+        args.fleet_dir, name=args.name, broker_host=args.broker_host, broker_port=args.broker_port
+    )
+    print(f"fleet {args.name!r} created in {layout.root}")
+    print(f"next: `{PROG} device {layout.root} --site SITE --id DEVICE` for each device, then")
+    print(f"      `{PROG} broker {layout.root} --run` to run the practice broker")
+    return 0
 
 
 def _device(layout: FleetLayout, args: argparse.Namespace) -> int:
@@ -115,30 +145,47 @@ def _device(layout: FleetLayout, args: argparse.Namespace) -> int:
         simulate=args.simulate,
         sim_interval_s=args.sim_interval,
     )
-    print(f"device {args.device_id} enrolled: {path}")
-    if refresh_acl(layout):
-        if reload_acl(layout):
-            print("broker ACL updated and reloaded")
-        else:
-            print(f"broker ACL updated; a running broker needs SIGHUP to allow {args.device_id}")
+    print(f"device {args.device_id} enrolled: copy {path.parent}/ to the device")
+    if not refresh_acl(layout):
+        print(f"no broker config yet: `{PROG} broker {layout.root}` writes one that allows it")
+    elif reload_acl(layout):
+        print("broker ACL updated; the running broker is reloading it")
+    else:
+        print(
+            "broker ACL updated; no broker started by `broker --run` is running: a broker "
+            f"started otherwise needs SIGHUP (or a restart) before {args.device_id} may publish"
+        )
     return 0
 
 
 def _broker(layout: FleetLayout, args: argparse.Namespace) -> int:
     conf = write_broker_config(layout, bind=args.bind)
-    print(f"broker configuration written: {conf}")
+    print(f"broker configuration written: {conf}", flush=True)
     if not args.run:
         return 0
-    broker = BrokerProcess(layout)
-    broker.start()
-    print(f"mosquitto running on port {broker.port} (pid {broker.pid}); Ctrl-C to stop")
+    broker = BrokerProcess(layout)  # mosquitto's log goes to our stdout/stderr
+    stopping: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        broker.stop()
+        stopping.append(signum)
+        broker.send_signal(signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    return broker.wait()
+    previous = {
+        signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        broker.start()
+        if stopping:  # asked to stop while it was starting
+            broker.send_signal(stopping[0])
+        print(
+            f"mosquitto running on port {broker.port} (pid {broker.pid}); Ctrl-C stops it",
+            flush=True,
+        )
+        code = broker.wait()
+    finally:  # main() may run inside another program (the tests)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Provisioning errors: each says what to do next."""
+"""Provisioning errors: each says what to do next.
+
+``healthhub-provision`` exits 2 for :class:`InvalidRequest` (the command line
+asks for something impossible) and 1 for every other :class:`ProvisioningError`
+(a refusal or a failure; nothing is left half-written).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,22 @@ class ProvisioningError(HealthHubError):
 
 
 class InvalidRequest(ProvisioningError):
-    """The command line asks for something invalid (an id, a role, an interval): exit 2."""
+    """The command line asks for something invalid (an id, a host, a port): exit 2."""
+
+
+class AlreadyExists(ProvisioningError):
+    """A fleet or a device that exists already: provisioning never overwrites one."""
 
 
 class BrokerNotInstalled(ProvisioningError):
+    """No mosquitto binary on this machine."""
+
     def __init__(self) -> None:
         super().__init__(
-            "mosquitto not found: run `make setup` (installs it with apt-get: "
-            "apt-get install mosquitto mosquitto-clients)"
+            "mosquitto not found: run `make setup` (installs it with apt-get), "
+            "or `apt-get install mosquitto mosquitto-clients`"
         )
+
+
+class BrokerStartError(ProvisioningError):
+    """mosquitto did not start, or did not start listening; the message ends with its log."""

@@ -1,4 +1,12 @@
-"""Fixtures shared by every suite: a real fleet, a real mosquitto, artefact folders."""
+"""Fixtures shared by every suite: a real fleet, a real mosquitto, artefact folders.
+
+``fleet`` is a fleet folder made by the provisioning API on a free loopback
+port; ``enrol`` adds devices to it; ``broker`` runs mosquitto with the fleet's
+generated configuration (TLS, client certificates, ACL). A device enrolled
+while the broker runs is allowed at once: ``enrol`` re-renders the ACL, sends
+the broker SIGHUP (its pid is in ``broker/mosquitto.pid``) and waits until the
+broker has logged the reload.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +27,13 @@ from healthhub.provisioning.enrolment import enrol_device
 from healthhub.provisioning.fleet import init_fleet
 
 REPO = Path(__file__).resolve().parent.parent
+#: The broker fixture's log, in the test's tmp_path (shown when a test fails).
+BROKER_LOG = "mosquitto.log"
+RELOAD_TIMEOUT_S = 10.0
 
 
 def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -29,6 +41,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> FleetLayout:
+    """A fleet "Test PCN" with broker config (bind 127.0.0.1) and no devices yet."""
     layout = init_fleet(
         tmp_path / "fleet", name="Test PCN", broker_host="localhost", broker_port=free_port()
     )
@@ -45,7 +58,10 @@ def _reloads(log: Path) -> int:
 
 @pytest.fixture
 def enrol(fleet: FleetLayout, tmp_path: Path) -> Enrol:
-    """enrol(device, site=..., role=..., simulate=True, sim_interval=0.2) -> device.yaml"""
+    """enrol(device, site="practice-a", role="wall", simulate=True, sim_interval=0.2) -> device.yaml
+
+    Re-renders the ACL; a running broker reloads it before ``enrol`` returns.
+    """
 
     def enrol_one(
         device: str,
@@ -63,15 +79,26 @@ def enrol(fleet: FleetLayout, tmp_path: Path) -> Enrol:
             sim_interval_s=sim_interval,
         )
         refresh_acl(fleet)
-        log = tmp_path / "mosquitto.log"
+        log = tmp_path / BROKER_LOG
         before = _reloads(log)
-        if reload_acl(fleet):  # a running broker: wait until it has read the new ACL
-            deadline = time.monotonic() + 10
-            while _reloads(log) <= before and time.monotonic() < deadline:
-                time.sleep(0.02)
+        if reload_acl(fleet):
+            deadline = time.monotonic() + RELOAD_TIMEOUT_S
+            while _reloads(log) <= before:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"mosquitto did not log a reload of its ACL; see {log}")
+                time.sleep(0.01)
         return path
 
     return enrol_one
+
+
+@pytest.fixture
+def broker(fleet: FleetLayout, tmp_path: Path) -> Iterator[BrokerProcess]:
+    """mosquitto running the fleet's config; its log is ``tmp_path/mosquitto.log``."""
+    process = BrokerProcess(fleet, log_path=tmp_path / BROKER_LOG)
+    process.start()  # a failure raises with the tail of the log
+    yield process
+    process.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -84,18 +111,11 @@ def _reap_services() -> Iterator[None]:
 
 @pytest.fixture
 def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    """``artifacts/<test>/`` under the repository (gitignored), for screenshots and logs."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
     path = REPO / "artifacts" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture
-def broker(fleet: FleetLayout, tmp_path: Path) -> Iterator[BrokerProcess]:
-    process = BrokerProcess(fleet, log_path=tmp_path / "mosquitto.log")
-    process.start()
-    yield process
-    process.stop()
 
 
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> None:
