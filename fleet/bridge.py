@@ -202,10 +202,8 @@ class Bridge:
         received_at = now_utc()
         filed: list[Filed] = []
         rejected: dict[str, int] = {}
-        # Checked inline: measured with a worker pool (bench/outbox_drain.py), the
-        # bridge was no faster, since only the unsealing itself releases the GIL.
-        outcomes = [self._classify(message, received_at) for message in batch]
-        for message, outcome in zip(batch, outcomes, strict=True):
+        for message in batch:
+            outcome = self._classify(message, received_at)
             if isinstance(outcome, Filed):
                 filed.append(outcome)
             elif isinstance(outcome, Report):
