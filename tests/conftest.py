@@ -11,14 +11,14 @@ broker has logged the reload.
 from __future__ import annotations
 
 import re
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import processes
 import pytest
+from processes import BROKER_LOG, Enrol, free_port
 
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.provisioning.broker_config import refresh_acl, write_broker_config
@@ -27,16 +27,7 @@ from healthhub.provisioning.enrolment import enrol_device
 from healthhub.provisioning.fleet import init_fleet
 
 REPO = Path(__file__).resolve().parent.parent
-#: The broker fixture's log, in the test's tmp_path (shown when a test fails).
-BROKER_LOG = "mosquitto.log"
 RELOAD_TIMEOUT_S = 10.0
-
-
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -47,9 +38,6 @@ def fleet(tmp_path: Path) -> FleetLayout:
     )
     write_broker_config(layout, bind="127.0.0.1")
     return layout
-
-
-Enrol = Callable[..., Path]
 
 
 def _reloads(log: Path) -> int:

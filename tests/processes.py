@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,17 @@ from typing import IO, Any
 import yaml
 
 BIN = Path(sys.executable).parent
+#: The broker fixture's log, in the test's tmp_path (shown when a test fails).
+BROKER_LOG = "mosquitto.log"
+#: The ``enrol`` fixture's type: enrol(device, site=..., ...) -> the device.yaml path
+Enrol = Callable[..., Path]
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def script(name: str) -> str:

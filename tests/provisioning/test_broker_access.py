@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import queue
-import socket
 import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from processes import BROKER_LOG, Enrol, free_port
 
 from healthhub.protocol import topics
 from healthhub.protocol.fleet_layout import FleetLayout, load_manifest
@@ -32,14 +32,6 @@ from healthhub.provisioning.fleet import init_fleet
 
 TIMEOUT_S = 10.0
 NOT_AUTHORIZED = 135
-BROKER_LOG = "mosquitto.log"  # where the broker fixture keeps mosquitto's log
-Enrol = Callable[..., Path]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Peer:

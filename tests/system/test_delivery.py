@@ -13,7 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
-from processes import agent, agent_status, bridge, configure, filed, run_cli, taken, wait_until
+from processes import (
+    Enrol,
+    agent,
+    agent_status,
+    bridge,
+    configure,
+    filed,
+    run_cli,
+    taken,
+    wait_until,
+)
 
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.provisioning.broker_process import BrokerProcess
@@ -48,9 +58,9 @@ def drain_and_check(config: Path, store: Path, log_dir: Path, device: str) -> in
 
 
 def test_readings_are_filed_once_and_leave_the_outbox(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("wall-1", sim_interval=0.05)  # type: ignore[operator]
+    config = enrol("wall-1", sim_interval=0.05)
     store = tmp_path / "store.sqlite"
     the_bridge = bridge(fleet.root, store, tmp_path).start()
     the_agent = agent(config, tmp_path).start()
@@ -79,9 +89,9 @@ def test_readings_are_filed_once_and_leave_the_outbox(
 
 
 def test_kill9_agent_repeatedly_and_restart_broker_loses_nothing(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("kiosk-1", role="kiosk", sim_interval=0.02)  # type: ignore[operator]
+    config = enrol("kiosk-1", role="kiosk", sim_interval=0.02)
     configure(
         config,
         broker={"reconnect_initial_s": 0.2, "reconnect_max_s": 1.0},
@@ -112,9 +122,9 @@ def test_kill9_agent_repeatedly_and_restart_broker_loses_nothing(
 
 
 def test_broker_outage_keeps_taking_readings_and_drains_on_return(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("wall-2", sim_interval=0.1)  # type: ignore[operator]
+    config = enrol("wall-2", sim_interval=0.1)
     configure(config, broker={"reconnect_initial_s": 0.5, "reconnect_max_s": 2.0})
     store = tmp_path / "store.sqlite"
     the_bridge = bridge(fleet.root, store, tmp_path).start()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_clients import subscribe
-from processes import agent, configure, run_cli, wait_until
+from processes import Enrol, agent, configure, run_cli, wait_until
 
 from healthhub.protocol import topics
 from healthhub.protocol.fleet_layout import FleetLayout
@@ -32,9 +32,9 @@ def retained_status(fleet: FleetLayout, device: str) -> dict[str, object]:
 
 
 def test_ready_watchdog_and_clean_sigterm(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("wall-1")  # type: ignore[operator]
+    config = enrol("wall-1")
     server, path = notify_socket(tmp_path)
     with server:
         the_agent = agent(
@@ -53,9 +53,9 @@ def test_ready_watchdog_and_clean_sigterm(
 
 
 def test_ready_when_degraded_and_last_will_on_loss(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("wall-1")  # type: ignore[operator]
+    config = enrol("wall-1")
     configure(config, broker={"reconnect_initial_s": 0.2, "reconnect_max_s": 0.5})
     broker.stop()
     server, path = notify_socket(tmp_path)
@@ -74,9 +74,9 @@ def test_ready_when_degraded_and_last_will_on_loss(
 
 
 def test_state_database_that_cannot_be_opened_is_reported_and_kept(
-    fleet: FleetLayout, enrol: object, tmp_path: Path
+    fleet: FleetLayout, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("wall-1")  # type: ignore[operator]
+    config = enrol("wall-1")
     state = config.parent / "state"
     state.mkdir()
     database = state / "outbox.sqlite"
@@ -93,9 +93,9 @@ def test_state_database_that_cannot_be_opened_is_reported_and_kept(
 
 
 def test_second_agent_on_the_same_state_is_refused(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("wall-1")  # type: ignore[operator]
+    config = enrol("wall-1")
     first = agent(config, tmp_path).start()
     try:
         wait_until((config.parent / "state" / "agent.lock").exists, 20, "the lock")
@@ -107,10 +107,10 @@ def test_second_agent_on_the_same_state_is_refused(
 
 
 def test_fleet_status_shows_online_and_outbox(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("kiosk-1", role="kiosk")  # type: ignore[operator]
-    enrol("wall-9")  # type: ignore[operator]  # enrolled, never started
+    config = enrol("kiosk-1", role="kiosk")
+    enrol("wall-9")  # enrolled, never started
     configure(config, telemetry={"interval_s": 0.5})
     the_agent = agent(config, tmp_path).start()
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_clients import publish, subscribe, subscriber
-from processes import agent, bridge, configure, filed, rejections, wait_until
+from processes import Enrol, agent, bridge, configure, filed, rejections, wait_until
 
 from healthhub.protocol import canonical, topics
 from healthhub.protocol import envelope as wire
@@ -24,9 +24,9 @@ COMPONENT_CODES = ("systolic", "diastolic", "weight", "spo2", "temperature", "pu
 
 
 def test_console_sees_clinical_bodies_only_as_ciphertext(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    config = enrol("wall-1", sim_interval=0.2)  # type: ignore[operator]
+    config = enrol("wall-1", sim_interval=0.2)
     configure(config, telemetry={"interval_s": 0.5})
     the_agent = agent(config, tmp_path).start()
     try:
@@ -53,10 +53,10 @@ def test_console_sees_clinical_bodies_only_as_ciphertext(
 
 
 def test_acl_keeps_each_device_in_its_own_subtree(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    enrol("wall-1")  # type: ignore[operator]
-    enrol("wall-2", site="practice-b")  # type: ignore[operator]
+    enrol("wall-1")
+    enrol("wall-2", site="practice-b")
     seen = tmp_path / "bridge-sees.txt"
     watcher = subscriber(fleet, "bridge", "healthhub/v1/devices/+/up/#", seen)
     try:
@@ -109,9 +109,9 @@ def _envelope(fleet: FleetLayout, device: str, seq: int, **body_override: object
 
 
 def test_bridge_rejects_bad_envelopes_and_keeps_filing(
-    fleet: FleetLayout, broker: BrokerProcess, enrol: object, tmp_path: Path
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
 ) -> None:
-    enrol("wall-1", simulate=False)  # type: ignore[operator]
+    enrol("wall-1", simulate=False)
     store = tmp_path / "store.sqlite"
     the_bridge = bridge(fleet.root, store, tmp_path).start()
     wait_until(lambda: "bridge connected" in the_bridge.log(), 20, "the bridge to connect")
