@@ -4,9 +4,12 @@
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
-PARTS       := protocol drivers agent fleet provisioning
-# Debian packages the tests and the demo need: the real broker and its clients.
-APT_PACKAGES := mosquitto mosquitto-clients
+PARTS       := protocol drivers agent fleet provisioning ui
+# Debian packages the tests and the demo need: the real broker and its clients; for the
+# patient UI a virtual display (xvfb, xauth) with Mesa's GL, HarfBuzz shaping through Pillow
+# (libraqm0), the Noto fonts for Urdu, Gurmukhi and Bengali, and espeak-ng to read aloud.
+APT_PACKAGES := mosquitto mosquitto-clients xvfb xauth libgl1-mesa-dri libraqm0 \
+                fonts-noto-core espeak-ng
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test lint typecheck-tree bench clean

@@ -2,6 +2,7 @@
 
     healthhub-agent --config /etc/healthhub/device.yaml [--state-dir DIR]
     healthhub-agent status --config /etc/healthhub/device.yaml [--json]
+    healthhub-agent pin-hash            (reads a staff PIN; prints ui.staff_pin_hash)
 
 Exit codes: 0 stopped cleanly (SIGTERM), 1 could not start (state database,
 keys, another agent running), 2 bad command line or device.yaml.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -21,6 +23,7 @@ from typing import Any
 from healthhub.agent.config import ConfigError, DeviceConfig, load_config
 from healthhub.agent.outbox import OutboxUnavailable, read_stats
 from healthhub.agent.service import OUTBOX_FILE, STATUS_FILE, Agent
+from healthhub.agent.staff_pin import hash_pin
 from healthhub.protocol.errors import HealthHubError
 
 DEFAULT_CONFIG = Path("/etc/healthhub/device.yaml")
@@ -76,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["status"]:
         return status(_status_parser().parse_args(argv[1:]))
+    if argv[:1] == ["pin-hash"]:
+        return pin_hash(argv[1:])
     if argv[:1] == ["run"]:
         argv = argv[1:]
     return run(_run_parser().parse_args(argv))
@@ -95,6 +100,21 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         print(f"healthhub-agent: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def pin_hash(argv: list[str]) -> int:
+    argparse.ArgumentParser(
+        prog="healthhub-agent pin-hash",
+        description="Read a staff PIN (4-12 digits) from the terminal or stdin and print the "
+        "value for `ui: staff_pin_hash:` in device.yaml. The PIN itself is never stored.",
+    ).parse_args(argv)
+    pin = getpass.getpass("staff PIN: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    try:
+        print(hash_pin(pin))
+    except ValueError as exc:
+        print(f"healthhub-agent pin-hash: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,8 +8,9 @@ the file, so an enrolment bundle works where it is unpacked. Any problem is a
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from healthhub.drivers.base import PeripheralSpec
 from healthhub.protocol import topics
 from healthhub.protocol.errors import HealthHubError, ProtocolError
+
+SOCKET_FILE = "agent.sock"
 
 
 class ConfigError(HealthHubError):
@@ -89,6 +92,66 @@ class TelemetrySettings(_Strict):
     interval_s: float = Field(default=30.0, gt=0, le=86_400)
 
 
+_LANGUAGE_TAG = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$"
+Tile = Literal["blood_pressure", "weight_height", "pulse_oxygen", "temperature"]
+
+
+class UiSettings(_Strict):
+    """What the patient UI shows; it reads these from the agent (``hello``), never from disk.
+
+    A language code is any well-formed tag: a code with no catalogue is shown in
+    English and reported on the staff screen, rather than stopping the unit.
+    """
+
+    languages: list[Annotated[str, Field(pattern=_LANGUAGE_TAG)]] = Field(
+        default=["en", "pl", "ro", "pa", "ur", "pt", "es", "bn"], min_length=1
+    )
+    default_language: str = Field(default="en", pattern=_LANGUAGE_TAG)
+    tiles: list[Tile] = Field(
+        default=["blood_pressure", "weight_height", "pulse_oxygen", "temperature"], min_length=1
+    )
+    # After this long without a touch the "are you still there?" warning shows, then
+    # counts down `warning_s` (WCAG 2.2.1: at least 20 s to ask for more time) and wipes.
+    idle_timeout_s: float = Field(default=90, ge=15, le=3600)
+    warning_s: float = Field(default=30, ge=20, le=600)
+    # Opening hours per weekday ("08:00-18:30"; several ranges allowed); a weekday
+    # missing is closed. None (the default) means always open.
+    operating_hours: dict[str, list[Annotated[str, Field(pattern=_HOURS)]]] | None = None
+    closures: list[date] = []
+    # scrypt hash of the staff PIN (`healthhub-agent pin-hash`); None: no staff screen.
+    staff_pin_hash: str | None = None
+
+    @field_validator("operating_hours")
+    @classmethod
+    def _weekdays(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is not None:
+            unknown = sorted(set(value) - set(_WEEKDAYS))
+            if unknown:
+                raise ValueError(
+                    f"unknown weekday(s) {', '.join(unknown)}: use {', '.join(_WEEKDAYS)}"
+                )
+            for day, ranges in value.items():
+                for hours in ranges:
+                    start, end = hours.split("-")
+                    if end <= start:
+                        raise ValueError(f"{day} {hours}: closing time must be after opening")
+        return value
+
+    @field_validator("staff_pin_hash")
+    @classmethod
+    def _pin_hash(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("scrypt$"):
+            raise ValueError("must be made by `healthhub-agent pin-hash` (scrypt$...)")
+        return value
+
+
+class LocalApiSettings(_Strict):
+    # The Unix socket the UI connects to; default `agent.sock` in the state folder.
+    socket: Path | None = None
+
+
 class PeripheralEntry(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -109,6 +172,8 @@ class DeviceConfig(_Strict):
     outbox: OutboxSettings = OutboxSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     peripherals: list[PeripheralEntry] = []
+    ui: UiSettings = UiSettings()
+    local_api: LocalApiSettings = LocalApiSettings()
 
     @field_validator("peripherals")
     @classmethod
@@ -159,7 +224,16 @@ def load_config(path: Path, *, state_dir: Path | None = None) -> DeviceConfig:
         signing_public_key_file=_resolve(base, config.trust.signing_public_key_file),
         ingest_public_key_file=_resolve(base, config.trust.ingest_public_key_file),
     )
-    chosen_state = state_dir if state_dir is not None else _resolve(base, config.state_dir)
+    chosen_state = Path(
+        state_dir if state_dir is not None else _resolve(base, config.state_dir)
+    ).resolve()
+    socket = config.local_api.socket
+    socket = chosen_state / SOCKET_FILE if socket is None else _resolve(base, socket)
     return config.model_copy(
-        update={"broker": broker, "trust": trust, "state_dir": Path(chosen_state).resolve()}
+        update={
+            "broker": broker,
+            "trust": trust,
+            "state_dir": chosen_state,
+            "local_api": LocalApiSettings(socket=socket),
+        }
     )

@@ -20,12 +20,20 @@ from typing import Any
 from healthhub.agent.outbox import OutboxError
 from healthhub.agent.retry_policies import peripheral_restart
 from healthhub.drivers import registry
-from healthhub.drivers.base import DriverReading, PeripheralSpec, PeripheralState
+from healthhub.drivers.base import (
+    KINDS_BY_DRIVER,
+    DriverReading,
+    Peripheral,
+    PeripheralSpec,
+    PeripheralState,
+)
 from healthhub.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
 
 log = logging.getLogger(__name__)
 
 TakeReading = Callable[[str, DriverReading], Awaitable[None]]
+#: Told of every change of state and every refused value: (peripheral, event, data).
+Notify = Callable[[str, str, dict[str, Any]], None]
 
 
 @dataclass
@@ -57,9 +65,13 @@ class PeripheralSupervisor:
         *,
         restart_initial_s: float = 1.0,
         restart_max_s: float = 60.0,
+        notify: Notify | None = None,
     ) -> None:
         self.specs = specs
         self._take = take
+        self._notify = notify
+        self.instances: dict[str, Peripheral] = {}
+        self.refusals = 0
         self._restart_initial_s = restart_initial_s
         self._restart_max_s = restart_max_s
         self.status = {s.name: PeripheralStatus(s.driver, s.backend) for s in specs}
@@ -73,6 +85,28 @@ class PeripheralSupervisor:
         status = self.status[peripheral]
         if status.state != state or status.detail != detail:
             status.state, status.detail, status.since = state, detail, time.time()
+            if self._notify is not None:
+                self._notify(peripheral, "peripheral", {"name": peripheral, **status.to_json()})
+
+    def refused(self, peripheral: str, reason: str) -> None:
+        # The reason names the component and limits, never a patient: safe to log.
+        self.refusals += 1
+        log.warning("peripheral %s: value refused: %s", peripheral, reason)
+        if self._notify is not None:
+            self._notify(peripheral, "refused", {"name": peripheral, "reason": reason})
+
+    def kinds_of(self, name: str) -> tuple[str, ...]:
+        spec = next(s for s in self.specs if s.name == name)
+        return KINDS_BY_DRIVER.get(spec.driver, ())
+
+    def request(self, kinds: set[str]) -> list[str]:
+        """Ask every peripheral that measures one of ``kinds`` to measure; their names."""
+        names = [s.name for s in self.specs if kinds & set(self.kinds_of(s.name))]
+        for name in names:
+            peripheral = self.instances.get(name)
+            if peripheral is not None:
+                peripheral.request_measurement()
+        return names
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -87,6 +121,7 @@ class PeripheralSupervisor:
             self.state(spec.name, PeripheralState.ERROR, str(exc))
             log.error("peripheral %s not started: %s", spec.name, exc)
             return
+        self.instances[spec.name] = peripheral
         policy = peripheral_restart(spec.name, self._restart_initial_s, self._restart_max_s)
         try:
             async for attempt in policy:

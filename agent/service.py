@@ -18,21 +18,28 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any
 
 from healthhub.agent.async_outbox import AsyncOutbox
 from healthhub.agent.config import DeviceConfig
 from healthhub.agent.delivery import Delivery
+from healthhub.agent.local_api import LocalApiServer
 from healthhub.agent.mqtt_link import LinkError, MqttLink, Will
 from healthhub.agent.outbox import NewMessage, Outbox
 from healthhub.agent.peripherals import PeripheralSupervisor
 from healthhub.agent.retry_policies import broker_reconnect
+from healthhub.agent.sessions import SessionDesk
+from healthhub.agent.staff_pin import PinGuard
 from healthhub.agent.systemd_notify import SystemdNotifier
 from healthhub.agent.telemetry import snapshot
 from healthhub.drivers.base import DriverReading
 from healthhub.protocol import canonical, topics
+from healthhub.protocol import local_api as api
 from healthhub.protocol.clock import now_utc
+from healthhub.protocol.envelope import Envelope
 from healthhub.protocol.errors import HealthHubError
 from healthhub.protocol.files import write_atomic
 from healthhub.protocol.keys import read_key
@@ -49,6 +56,7 @@ MAX_INFLIGHT = 100
 STATUS_FILE = "agent-status.json"
 OUTBOX_FILE = "outbox.sqlite"
 LOCK_FILE = "agent.lock"
+AGENT_VERSION = version("healthhub")
 
 
 class AgentAlreadyRunning(HealthHubError):
@@ -56,16 +64,19 @@ class AgentAlreadyRunning(HealthHubError):
 
 
 class LinkState:
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[str], None] | None = None) -> None:
         self.state = "starting"
         self.since = time.time()
         self.last_error = ""
         self.outages = 0
         self.attempts = 0
+        self._on_change = on_change
 
     def set(self, state: str, error: str = "") -> None:
         if state != self.state:
             self.state, self.since = state, time.time()
+            if self._on_change is not None:
+                self._on_change(state)
         if error:
             self.last_error = error
 
@@ -86,7 +97,8 @@ class Agent:
         self.site = config.device.site
         self.state_dir = config.state_dir
         self.notifier = notifier or SystemdNotifier()
-        self.link_state = LinkState()
+        self.link_state = LinkState(self._link_changed)
+        self.local_api: LocalApiServer | None = None
         self._link: MqttLink | None = None
         self._ready = False
         self._stop = asyncio.Event()
@@ -97,6 +109,7 @@ class Agent:
         self.store: AsyncOutbox
         self.delivery: Delivery
         self.peripherals: PeripheralSupervisor
+        self.desk: SessionDesk
 
     # -- start and stop -------------------------------------------------------
 
@@ -122,7 +135,19 @@ class Agent:
             resend_after_s=self.config.outbox.resend_after_s,
             max_inflight=MAX_INFLIGHT,
         )
-        self.peripherals = PeripheralSupervisor(list(self._specs.values()), self.take_reading)
+        self.peripherals = PeripheralSupervisor(
+            list(self._specs.values()), self.take_reading, notify=self._peripheral_event
+        )
+        self.desk = SessionDesk(
+            take=self._take_for_session,
+            request=self.peripherals.request,
+            publish=self._publish,
+            hello=self._hello,
+            status=self.telemetry,
+            pins=PinGuard(self.config.ui.staff_pin_hash),
+        )
+        assert self.config.local_api.socket is not None  # load_config always sets it
+        self.local_api = LocalApiServer(self.config.local_api.socket, self.desk.handle)
 
     def stop(self) -> None:
         self._stop.set()
@@ -134,6 +159,8 @@ class Agent:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop)
         self.store.start()
+        if self.local_api is not None:
+            await self.local_api.start()
         stats = await self.store.stats()
         log.info(
             "agent %s (site %s) started: outbox depth %d, last seq %d, confirmed %d",
@@ -184,6 +211,8 @@ class Agent:
         await asyncio.gather(link_task, stop_wait, return_exceptions=True)
         self.link_state.set("stopped")
         self._write_status_file()
+        if self.local_api is not None:
+            await self.local_api.close()
         await self.store.close()
         if self._lock_handle is not None:
             self._lock_handle.close()
@@ -192,23 +221,73 @@ class Agent:
     # -- readings ------------------------------------------------------------
 
     async def take_reading(self, peripheral: str, reading: DriverReading) -> None:
-        """Commit a reading durably; returns only once it is in the outbox."""
+        """Commit a reading durably; returns only once it is in the outbox.
+
+        If a patient at the UI is measuring this kind, the reading is tagged with
+        their session and shown to them, after the commit and never before.
+        """
+        received = time.monotonic()
         spec = self._specs[peripheral]
-        message = NewMessage(
-            stream="readings",
-            kind=reading.measurement.kind,
-            body={
-                "components": [c.to_json() for c in reading.measurement.components],
-                "source": {
-                    "peripheral": peripheral,
-                    "driver": spec.driver,
-                    "backend": spec.backend,
-                },
-            },
-            taken_at=reading.taken_at,
-        )
-        await self.store.take(message)
+        kind = reading.measurement.kind
+        session = self.desk.tag(kind)
+        body: dict[str, Any] = {
+            "components": [c.to_json() for c in reading.measurement.components],
+            "source": {"peripheral": peripheral, "driver": spec.driver, "backend": spec.backend},
+        }
+        if session is not None:
+            body["session"] = session
+        envelope = await self.store.take(NewMessage("readings", kind, body, reading.taken_at))
         self.delivery.wake()
+        if session is not None:
+            event = {
+                "peripheral": peripheral,
+                "kind": kind,
+                "components": body["components"],
+                "taken_at": envelope.at,
+                "received_monotonic": received,  # for bench/ui_latency.py (CLOCK_MONOTONIC)
+            }
+            self.desk.taken(session, envelope, event)
+
+    async def _take_for_session(self, message: NewMessage) -> Envelope:
+        envelope = await self.store.take(message)
+        self.delivery.wake()
+        return envelope
+
+    # -- the local API ---------------------------------------------------------
+
+    def _publish(self, event: api.Event) -> None:
+        if self.local_api is not None:
+            self.local_api.publish(event)
+
+    def _peripheral_event(self, peripheral: str, event: str, data: dict[str, Any]) -> None:
+        kinds = list(self.peripherals.kinds_of(peripheral))
+        session = self.desk.session
+        if event == "refused" and session is not None and session.kinds & set(kinds):
+            data = {**data, "session": session.id}
+        self._publish(api.Event(event, {**data, "kinds": kinds}))
+
+    def _link_changed(self, state: str) -> None:
+        self._publish(api.Event("link", {"state": state}))
+
+    async def _hello(self) -> dict[str, Any]:
+        stats = await self.store.stats()
+        peripherals = self.peripherals.to_json()
+        for name, entry in peripherals.items():
+            entry["kinds"] = list(self.peripherals.kinds_of(name))
+        session = self.desk.session
+        return {
+            "api": api.API_VERSION,
+            "device": self.device,
+            "site": self.site,
+            "role": self.config.device.role,
+            "version": AGENT_VERSION,
+            "ui": self.config.ui.model_dump(mode="json", exclude={"staff_pin_hash"})
+            | {"staff_screen": self.config.ui.staff_pin_hash is not None},
+            "peripherals": peripherals,
+            "link": self.link_state.state,
+            "outbox": {"depth": stats.depth, "bound": stats.bound},
+            "session": None if session is None else session.id,
+        }
 
     # -- the broker link -----------------------------------------------------
 
@@ -299,6 +378,21 @@ class Agent:
                 "outbox": {"depth": stats.depth, "bound": stats.bound},
                 "pending_commits": {"depth": self.store.pending, "bound": self.store.max_pending},
                 "in_flight": {"depth": self.delivery.in_flight, "bound": MAX_INFLIGHT},
+                "ui_connections": {
+                    "depth": self.local_api.connected if self.local_api else 0,
+                    "bound": self.local_api.max_connections if self.local_api else 0,
+                },
+                "ui_frames_per_connection": {
+                    "bound": self.local_api.max_queued if self.local_api else 0
+                },
+            },
+            extra={
+                "device": self.device,
+                "site": self.site,
+                "version": AGENT_VERSION,
+                "local_api": self.local_api.to_json() if self.local_api else {},
+                "sessions": self.desk.counters,
+                "refused_values": self.peripherals.refusals,
             },
         )
 

@@ -77,8 +77,10 @@ def snapshot(
     delivery: dict[str, Any],
     peripherals: dict[str, Any],
     queues: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
+        **(extra or {}),
         "at": now_utc(),
         "uptime_s": round(time.monotonic() - started_monotonic, 1),
         "outbox": outbox,

@@ -43,9 +43,23 @@ class DriverReading:
     taken_at: datetime
 
 
+#: The measurement kinds each driver family gives (protocol/measurements.py KINDS); the agent
+#: uses it to ask the right peripherals when the UI starts measuring a kind.
+KINDS_BY_DRIVER: Mapping[str, tuple[str, ...]] = {
+    "blood_pressure": ("blood_pressure",),
+    "scale": ("body_weight",),
+    "height_measure": ("body_height",),
+    "pulse_oximeter": ("oxygen_saturation",),
+    "thermometer": ("body_temperature",),
+}
+
+
 class ReadingSink(Protocol):
     async def reading(self, peripheral: str, reading: DriverReading) -> None:
         """Hand over a reading; returns once it is committed (raises if it could not be)."""
+
+    def refused(self, peripheral: str, reason: str) -> None:
+        """The device gave a value that cannot be real; it was not taken (reason has no value)."""
 
     def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
         """Report a change of state (shown to the UI and in telemetry)."""
@@ -60,6 +74,15 @@ class Peripheral(abc.ABC):
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return KINDS_BY_DRIVER.get(self.spec.driver, ())
+
+    def request_measurement(self) -> None:  # noqa: B027 - an optional hook, no-op by default
+        """Ask the device to measure now, where it can be told to (a simulator, a kiosk unit on
+        serial). Most devices measure when the patient presses their own button: for them
+        this does nothing, and the reading arrives when the patient takes it."""
 
     @abc.abstractmethod
     async def run(self, sink: ReadingSink) -> None:

@@ -11,6 +11,8 @@ broker has logged the reload.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +91,38 @@ def broker(fleet: FleetLayout, tmp_path: Path) -> Iterator[BrokerProcess]:
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def display() -> Iterator[str]:
+    """A real X display (Xvfb, 1280x800, 24 bit) for the Kivy UI; yields its DISPLAY value."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        raise AssertionError("Xvfb not found: run `make setup` (apt-get install xvfb)")
+    for number in range(90, 190):
+        if (
+            not Path(f"/tmp/.X11-unix/X{number}").exists()
+            and not Path(f"/tmp/.X{number}-lock").exists()
+        ):
+            break
+    else:
+        raise AssertionError("no free X display number between :90 and :189")
+    process = subprocess.Popen(
+        [xvfb, f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    socket_path = Path(f"/tmp/.X11-unix/X{number}")
+    deadline = time.monotonic() + 20
+    while not socket_path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise AssertionError(f"Xvfb :{number} did not start: {err[-500:]}")
+        time.sleep(0.05)
+    yield f":{number}"
+    process.terminate()
+    process.wait(10)
+
+
 @pytest.fixture(autouse=True)
 def _reap_services() -> Iterator[None]:
     """No process a test started outlives it, whether the test passed or not."""
@@ -99,9 +133,9 @@ def _reap_services() -> Iterator[None]:
 
 @pytest.fixture
 def artifacts_dir(request: pytest.FixtureRequest) -> Path:
-    """``artifacts/<test>/`` under the repository (gitignored), for screenshots and logs."""
+    """``tests/artifacts/<test>/`` (gitignored), for screenshots and logs."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
-    path = REPO / "artifacts" / name
+    path = REPO / "tests" / "artifacts" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 

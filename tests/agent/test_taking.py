@@ -67,7 +67,7 @@ def test_full_outbox_is_an_error_for_the_peripheral_not_a_drop(tmp_path: Path) -
         task = asyncio.create_task(supervisor.run())
         status = supervisor.status["scale"]
         # While it waits to retry, the peripheral shows the error (no reading is dropped).
-        while status.state != PeripheralState.ERROR:  # noqa: ASYNC110 - polling a state
+        while status.state != PeripheralState.ERROR:
             await asyncio.sleep(0.01)
         task.cancel()
         depth = (await store.stats()).depth

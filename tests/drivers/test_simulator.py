@@ -16,12 +16,16 @@ class Sink:
     def __init__(self) -> None:
         self.readings: list[DriverReading] = []
         self.states: list[PeripheralState] = []
+        self.refusals: list[str] = []
 
     async def reading(self, peripheral: str, reading: DriverReading) -> None:
         self.readings.append(reading)
 
     def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
         self.states.append(state)
+
+    def refused(self, peripheral: str, reason: str) -> None:
+        self.refusals.append(reason)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +68,51 @@ def test_fail_after_raises_a_transient_error() -> None:
 def test_bad_declarations_are_config_errors(spec: PeripheralSpec, message: str) -> None:
     with pytest.raises(DriverConfigError, match=message):
         registry.create(spec)
+
+
+def test_script_plays_values_impossible_ones_and_a_disconnect_in_order() -> None:
+    script = [
+        {"systolic": 186, "diastolic": 121, "pulse": 90},
+        {"systolic": 90, "diastolic": 140, "pulse": 60},  # diastolic above systolic: impossible
+        {"systolic": 128, "diastolic": 82, "pulse": 70},
+        "disconnect",
+    ]
+    spec = PeripheralSpec(
+        "bp", "blood_pressure", "simulator", {"interval_s": 0.001, "script": script}
+    )
+    sink = Sink()
+    with pytest.raises(TransientDriverError, match="disconnected"):
+        asyncio.run(registry.create(spec).run(sink))
+    assert [r.measurement.value("systolic") for r in sink.readings] == [186, 128]
+    assert len(sink.refusals) == 1
+    assert "systolic must be above diastolic" in sink.refusals[0]
+
+
+def test_request_trigger_waits_until_asked() -> None:
+    spec = PeripheralSpec("t", "thermometer", "simulator", {"trigger": "request", "count": 2})
+    peripheral = registry.create(spec)
+    sink = Sink()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(peripheral.run(sink))
+        for _ in range(20):  # many turns of the loop: nothing is taken unasked
+            await asyncio.sleep(0)
+        assert sink.readings == []
+        peripheral.request_measurement()
+        while len(sink.readings) < 1:
+            await asyncio.sleep(0.001)
+        peripheral.request_measurement()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert len(sink.readings) == 2
+    assert peripheral.kinds == ("body_temperature",)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"trigger": "sometimes"}, {"script": "190/120"}, {"script": [{"systolic": "high"}]}],
+)
+def test_bad_trigger_or_script_is_a_config_error(options: dict[str, object]) -> None:
+    with pytest.raises(DriverConfigError):
+        registry.create(PeripheralSpec("p", "blood_pressure", "simulator", options))
