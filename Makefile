@@ -9,7 +9,7 @@ PARTS       := protocol drivers agent fleet provisioning ui
 # patient UI a virtual display (xvfb, xauth) with Mesa's GL, HarfBuzz shaping through Pillow
 # (libraqm0), the Noto fonts for Urdu, Gurmukhi and Bengali, and espeak-ng to read aloud.
 APT_PACKAGES := mosquitto mosquitto-clients xvfb xauth libgl1-mesa-dri libraqm0 \
-                fonts-noto-core espeak-ng
+                fonts-noto-core espeak-ng libmtdev1
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test lint typecheck-tree bench clean

@@ -91,6 +91,20 @@ class BridgeCounters:
         return dict(self.__dict__)
 
 
+def _announce_alert(filed: Filed) -> None:
+    """Staff watching the bridge see an alert at once (where, why; never who or what value)."""
+    env, body = filed.envelope, filed.body
+    what = ", ".join(str(body[k]) for k in ("measure", "level") if isinstance(body.get(k), str))
+    log.warning(
+        "ALERT from %s at %s: %s%s (%s)",
+        env.device,
+        env.site,
+        env.kind,
+        f" {what}" if what else "",
+        env.id,
+    )
+
+
 def rejection_reason(exc: ProtocolError) -> str:
     """A short class of rejection, safe to log and count (never a value from the body)."""
     if isinstance(exc, SealError):
@@ -206,6 +220,8 @@ class Bridge:
             outcome = self._classify(message, received_at)
             if isinstance(outcome, Filed):
                 filed.append(outcome)
+                if outcome.envelope.stream == "alerts":
+                    _announce_alert(outcome)
             elif isinstance(outcome, Report):
                 self.store.record_report(outcome.device, outcome.kind, outcome.payload, received_at)
             else:

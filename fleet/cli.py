@@ -3,6 +3,7 @@
 healthhub-fleet bridge --fleet DIR --store STORE.sqlite
 healthhub-fleet export --store STORE.sqlite --format jsonl [--since T]
 healthhub-fleet status --fleet DIR [--json] [--wait S] [--store STORE.sqlite]
+healthhub-fleet alerts --store STORE.sqlite [--json]
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.add_argument("--wait", type=float, default=3.0, help="seconds to listen (default 3)")
     status.add_argument("--store", type=Path, help="the bridge's store, for last known telemetry")
+    alerts = sub.add_parser(
+        "alerts",
+        help="alerts from the units: urgent results, help requests (newest first)",
+        description="Alerts the bridge has filed: device, site, time, why. The bridge also "
+        "logs each one as it arrives.",
+    )
+    alerts.add_argument("--store", type=Path, required=True)
+    alerts.add_argument("--json", action="store_true")
     return parser
 
 
@@ -78,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_bridge(args)
         if args.command == "export":
             return export(args)
+        if args.command == "alerts":
+            return list_alerts(args)
         return status(args)
     except HealthHubError as exc:
         print(f"healthhub-fleet {args.command}: {exc}", file=sys.stderr)
@@ -110,6 +121,23 @@ def run_bridge(args: argparse.Namespace) -> int:
         bridge.close()
         log.info("bridge stopped: %s", json.dumps(bridge.report(), sort_keys=True))
         store.close()
+    return 0
+
+
+def list_alerts(args: argparse.Namespace) -> int:
+    store = open_readonly(args.store)
+    try:
+        found = store.alerts()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        print("no alerts")
+    for alert in found:
+        what = " ".join(str(alert[k]) for k in ("measure", "level") if alert[k])
+        print(f"{alert['at']}  {alert['site']}/{alert['device']}  {alert['reason']}  {what}")
     return 0
 
 

@@ -34,6 +34,8 @@ from healthhub.protocol.fleet_layout import FleetLayout
 
 SITE = "demo-practice"
 DEVICES = (("kiosk-1", "kiosk"), ("wall-1", "wall"), ("wall-2", "wall"))
+#: The kiosk's staff PIN in the demo only (hold the top-left corner for 3 s to open it).
+DEMO_STAFF_PIN = "2468"
 
 
 def _script(name: str) -> str:
@@ -42,6 +44,18 @@ def _script(name: str) -> str:
     if not found:
         raise SystemExit(f"healthhub-demo: {name} not found: run `make setup`")
     return found
+
+
+def _pin_hash(pin: str) -> str:
+    # The fleet never imports the agent: ask its command line, as an installer would.
+    result = subprocess.run(
+        [_script("healthhub-agent"), "pin-hash"],
+        input=pin,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
 
 
 def _free_port() -> int:
@@ -99,6 +113,8 @@ class Practice:
             config_path = self.fleet.device_dir(device) / "device.yaml"
             config = yaml.safe_load(config_path.read_text())
             config["telemetry"] = {"interval_s": 1}
+            if role == "kiosk":
+                config["ui"] = {"staff_pin_hash": _pin_hash(DEMO_STAFF_PIN)}
             lines = config_path.read_text().splitlines(keepends=True)
             header = "".join(line for line in lines if line.startswith("#"))
             config_path.write_text(header + yaml.safe_dump(config, sort_keys=False))
@@ -120,6 +136,14 @@ class Practice:
         for device, _ in DEVICES:
             config = self.fleet.device_dir(device) / "device.yaml"
             self._spawn(device, [_script("healthhub-agent"), "--config", str(config)])
+
+    def kiosk_config(self) -> Path:
+        return self.fleet.device_dir(DEVICES[0][0]) / "device.yaml"
+
+    def open_kiosk(self) -> None:
+        """The patient UI of the demo's kiosk, in a window (a display is needed)."""
+        config = str(self.kiosk_config())
+        self._spawn("kiosk-ui", [_script("healthhub-kiosk"), "--config", config, "--windowed"])
 
     def _wait_for_broker(self, timeout_s: float = 15.0) -> None:
         port = int(yaml.safe_load(self.fleet.manifest.read_text())["broker"]["port"])
@@ -159,13 +183,17 @@ class Practice:
         return dict(json.loads(result.stdout)) if result.returncode == 0 else {}
 
     def filed(self) -> dict[str, tuple[int, int, int]]:
-        """Per device: (readings filed, distinct seqs, highest seq) in the practice store."""
+        """Per device: (messages filed, distinct seqs, highest seq) in the practice store.
+
+        Every stream counts: a patient at the kiosk adds alerts, consent and usage messages
+        to the same numbered sequence as the readings.
+        """
         if not self.store.exists():
             return {}
         with contextlib.closing(sqlite3.connect(f"file:{self.store}?mode=ro", uri=True)) as db:
             rows = db.execute(
                 "SELECT device, count(*), count(DISTINCT seq), max(seq) FROM envelopes"
-                " WHERE stream = 'readings' GROUP BY device"
+                " GROUP BY device"
             ).fetchall()
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
@@ -195,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         "and show readings taken / delivered / confirmed per device until Ctrl-C.",
     )
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument(
+        "--no-kiosk", action="store_true", help="do not open the kiosk's patient UI window"
+    )
     parser.add_argument("--dir", type=Path, help="keep the fleet here (default: a temp folder)")
     parser.add_argument(
         "--interval",
@@ -222,6 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     practice.start()
+    if args.no_kiosk:
+        pass
+    elif os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        practice.open_kiosk()
+        print(f"kiosk UI open in a window (staff: hold the top-left corner; PIN {DEMO_STAFF_PIN})")
+    else:
+        print(
+            "no display here, so the kiosk UI is not shown; on a desktop run\n"
+            f"  healthhub-kiosk --config {practice.kiosk_config()} --windowed\n"
+            "or headless: xvfb-run healthhub-kiosk --config ... --windowed"
+        )
     watcher = FleetWatcher(practice.fleet)
     try:
         watcher.start()

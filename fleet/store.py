@@ -226,6 +226,34 @@ class PracticeStore:
                 "components": body.get("components", []),
             }
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts from the units (urgent results, help requests), newest first.
+
+        What staff need to act: where, when, why; the reading itself stays in the
+        record. Acknowledging and escalating them is the practice side's next step.
+        """
+        query = (
+            "SELECT id, device, site, kind, at, body, received_at FROM envelopes "
+            "WHERE stream = 'alerts' ORDER BY at DESC"
+        )
+        found = []
+        for row in self._db.execute(query):
+            body = json.loads(row[5])
+            found.append(
+                {
+                    "id": row[0],
+                    "device": row[1],
+                    "site": row[2],
+                    "reason": row[3],
+                    "at": row[4],
+                    "received_at": row[6],
+                    "measure": body.get("measure"),
+                    "level": body.get("level"),
+                    "reading": body.get("reading"),
+                }
+            )
+        return found
+
     def close(self) -> None:
         self._db.close()
 

@@ -40,3 +40,45 @@ LANGUAGES: Mapping[str, Language] = {
         Language("bn", "বাংলা"),
     )
 }
+
+
+class CatalogueError(Exception):
+    """A catalogue that cannot be read: the UI falls back to English and says so to staff."""
+
+
+def load_catalogue(code: str) -> dict[str, str]:
+    """msgid -> msgstr of ``locale/<code>.po``; English needs none (the msgids are English)."""
+    if code == "en":
+        return {}
+    from babel.messages.pofile import read_po
+
+    path = LOCALE_DIR / f"{code}.po"
+    try:
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=code.replace("-", "_"))
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(f"catalogue {path.name} cannot be read: {exc}") from None
+    return {
+        str(message.id): str(message.string)
+        for message in catalog
+        if message.id and isinstance(message.id, str) and message.string and not message.fuzzy
+    }
+
+
+class Translator:
+    """Translations for every language, loaded once each when first shown."""
+
+    def __init__(self) -> None:
+        self._catalogues: dict[str, dict[str, str]] = {}
+        self.problems: list[str] = []
+
+    def gettext(self, message: str, language: str) -> str:
+        catalogue = self._catalogues.get(language)
+        if catalogue is None:
+            try:
+                catalogue = load_catalogue(language)
+            except CatalogueError as exc:
+                self.problems.append(str(exc))
+                catalogue = {}
+            self._catalogues[language] = catalogue
+        return catalogue.get(message) or message

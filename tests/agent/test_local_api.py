@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import Enrol, agent, bridge, configure, wait_until
+from processes import Enrol, agent, bridge, configure, run_cli, wait_until
 
 from healthhub.agent.local_client import AgentClient, AgentUnavailable
 from healthhub.agent.staff_pin import hash_pin
@@ -180,6 +180,15 @@ def test_a_session_reaches_the_practice_as_reading_alert_consent_and_usage(
     assert usage["language"] == "ur"
     assert not {"patient", "session", "nhs_number"} & set(usage)
     assert "9434765919" not in the_agent.log() + practice.log()
+    assert (
+        "ALERT from kiosk-1 at practice-a: urgent_result blood_pressure, urgent" in practice.log()
+    )
+    listed = json.loads(
+        run_cli("healthhub-fleet", "alerts", "--store", str(store), "--json").stdout
+    )
+    assert [(a["device"], a["reason"], a["level"]) for a in listed] == [
+        ("kiosk-1", "urgent_result", "urgent")
+    ]
 
 
 def test_refused_value_and_device_lost_mid_measurement_reach_the_ui(

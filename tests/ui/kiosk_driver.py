@@ -1,0 +1,350 @@
+"""Drive the real kiosk app in a real window (Xvfb) with touches; run as a subprocess.
+
+    python tests/ui/kiosk_driver.py --config device.yaml --scenario NAME --out DIR [--language ur]
+
+The app is the production :class:`~healthhub.ui.app.KioskApp`, connected to a
+real agent over the local API. Touches go through Kivy's input pipeline
+(``EventLoop.post_dispatch_input``, as Kivy's own tests do) at the centre of
+the widget a patient would touch, found by its ``tag``. Each step can save a
+screenshot into ``--out``. The outcome is ``--out/result.json``: ``ok``, the
+steps done, and facts the pytest side checks; a failed check exits 1 with the
+reason. When a scenario needs the agent restarted it writes
+``--out/control.json`` and waits (the pytest side does the restart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from healthhub.agent.config import load_config
+from healthhub.ui.cli import prepare_kivy
+
+Scenario = Callable[["Driver"], Awaitable[None]]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(fn: Scenario) -> Scenario:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+class DriverFailure(AssertionError):
+    pass
+
+
+class Driver:
+    def __init__(self, app: Any, out: Path, language: str, facts: dict[str, Any]) -> None:
+        self.app = app
+        self.out = out
+        self.language = language
+        self.facts = facts
+        self.steps: list[str] = []
+        self.shots = 0
+
+    # -- finding widgets ---------------------------------------------------------------------
+
+    def _walk(self, widget: Any, *, visible_only: bool) -> Iterator[Any]:
+        from kivy.uix.screenmanager import ScreenManager
+
+        if visible_only and (widget.opacity == 0 or widget.disabled):
+            return
+        yield widget
+        if visible_only and isinstance(widget, ScreenManager):
+            if widget.current_screen is not None:
+                yield from self._walk(widget.current_screen, visible_only=True)
+            return
+        children = list(widget.children)
+        if isinstance(widget, ScreenManager):
+            children = list(widget.screens)
+        for child in children:
+            yield from self._walk(child, visible_only=visible_only)
+
+    def find(self, tag: str) -> Any | None:
+        for widget in self._walk(self.app.root, visible_only=True):
+            if getattr(widget, "tag", None) == tag:
+                return widget
+        return None
+
+    def visible_texts(self) -> list[str]:
+        from kivy.uix.label import Label
+
+        return [
+            w.text
+            for w in self._walk(self.app.root, visible_only=True)
+            if isinstance(w, Label) and w.text
+        ]
+
+    def all_texts(self) -> list[str]:
+        """Every text held by any widget, shown or not (the wipe check)."""
+        from kivy.uix.label import Label
+
+        return [
+            w.text for w in self._walk(self.app.root, visible_only=False) if isinstance(w, Label)
+        ]
+
+    # -- acting ----------------------------------------------------------------------------
+
+    async def frames(self, n: int = 3) -> None:
+        for _ in range(n):
+            await asyncio.sleep(1 / 30)
+
+    async def wait(self, what: str, check: Callable[[], Any], timeout: float = 20) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                await self.frames(2)
+                return value
+            if time.monotonic() > deadline:
+                raise DriverFailure(
+                    f"timed out waiting for {what}; on screen: {self.visible_texts()}"
+                )
+            await asyncio.sleep(0.05)
+
+    async def screen(self, name: str, timeout: float = 20) -> None:
+        await self.wait(
+            f"screen {name}", lambda: self.app.root.ids.screens.current == name, timeout
+        )
+
+    async def tap(self, tag: str, *, hold_s: float = 0.0) -> None:
+        from kivy.tests.common import UnitTestTouch
+
+        widget = await self.wait(f"a visible {tag!r} to touch", lambda: self.find(tag))
+        x, y = widget.to_window(*widget.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        if hold_s:
+            await asyncio.sleep(hold_s)
+        touch.touch_up()
+        self.steps.append(f"tap {tag}")
+        await self.frames()
+
+    async def tap_at(self, widget_id: str, *, hold_s: float) -> None:
+        from kivy.tests.common import UnitTestTouch
+
+        widget = self.app.root.ids[widget_id]
+        touch = UnitTestTouch(*widget.to_window(*widget.center))
+        touch.touch_down()
+        await asyncio.sleep(hold_s)
+        touch.touch_up()
+        self.steps.append(f"hold {widget_id} {hold_s}s")
+        await self.frames()
+
+    async def type(self, digits: str) -> None:
+        for key in digits:
+            await self.tap(f"key-{key}")
+
+    async def shot(self, name: str) -> Path:
+        from kivy.core.window import Window
+
+        await self.frames(3)
+        self.shots += 1
+        path = self.out / f"{self.shots:02d}-{self.language}-{name}.png"
+        # Window.screenshot numbers the file itself (name0001.png): take it, then rename.
+        taken = Window.screenshot(name=str(self.out / "shot.png"))
+        Path(taken).replace(path)  # noqa: ASYNC240 - a rename, on the UI's own loop
+        self.steps.append(f"screenshot {path.name}")
+        return path
+
+    def check(self, condition: object, message: str) -> None:
+        if not condition:
+            raise DriverFailure(f"{message}; on screen: {self.visible_texts()}")
+
+    async def agent_restart(self) -> None:
+        """Ask the test to kill -9 and restart the agent; wait until we are connected again."""
+        control = self.out / "control.json"
+        control.write_text(json.dumps({"want": "agent_restart"}))
+        await self.wait("the UI to notice the agent is gone", lambda: not self.app.connected, 30)
+        await self.shot("reconnecting")
+        await self.wait("the UI to reconnect", lambda: self.app.connected, 60)
+        control.unlink(missing_ok=True)
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+NHS = "9434765919"
+DOB = "01031950"
+
+
+async def _start(d: Driver) -> None:
+    await d.screen("attract")
+    await d.shot("attract")
+    if d.language != "en":
+        await d.tap(f"language-{d.language}")
+        d.check(d.app.language == d.language, f"language {d.language} chosen")
+        await d.shot("attract-language")
+    await d.tap("start")
+    await d.screen("identify")
+
+
+@scenario
+async def urgent_blood_pressure(d: Driver) -> None:
+    """identify → blood pressure → urgent result (alert) → send → finish → nothing left."""
+    await _start(d)
+    await d.shot("identify")
+    await d.type("9434765918")  # a typo in the check digit
+    await d.type(DOB)
+    await d.tap("identify-continue")
+    await d.wait(
+        "the NHS number error", lambda: d.app.root.ids.screens.current_screen.ids.error.text
+    )
+    await d.shot("identify-error")
+    await d.tap("field-nhs")
+    await d.tap("key-back")
+    await d.type("9")
+    await d.tap("identify-continue")
+    await d.screen("home")
+    await d.shot("home")
+    await d.tap("tile-blood_pressure")
+    await d.screen("measure")
+    step = 1
+    await d.shot(f"step-{step}")
+    while d.find("step-next") is not None:
+        await d.tap("step-next")
+        step += 1
+        await d.shot(f"step-{step}")
+    await d.tap("measure-start")
+    await d.wait("measuring", lambda: d.app.journey.flow.state.value == "measuring", 20)
+    await d.shot("measuring")
+    await d.screen("result", timeout=30)
+    await d.wait("the urgent notice", lambda: d.app.journey.urgent_notice)
+    await d.shot("result-urgent")
+    d.facts["urgent_notice"] = d.app.root.ids.screens.current_screen.ids.urgent.text
+    d.facts["result_texts"] = d.visible_texts()
+    await d.tap("tool-text-size")
+    await d.tap("tool-text-size")
+    await d.shot("result-largest-text")
+    await d.tap("tool-contrast")
+    await d.shot("result-high-contrast")
+    await d.tap("tool-read-aloud")
+    await d.tap("tool-text-size")
+    await d.tap("tool-contrast")
+    await d.tap("result-finish")
+    await d.screen("send")
+    await d.shot("send")
+    await d.tap("send-yes")
+    await d.screen("finished")
+    await d.shot("finished")
+    texts = "\n".join(d.all_texts())
+    d.facts["left_on_screen"] = [s for s in (NHS, "943 476 5919", "1950", "186/") if s in texts]
+    d.facts["journey_after"] = {
+        "patient": d.app.journey.patient,
+        "readings": len(d.app.journey.readings),
+        "session": d.app.journey.session,
+    }
+    await d.tap("finished-done")
+    await d.screen("attract")
+
+
+@scenario
+async def faults(d: Driver) -> None:
+    """An impossible value, then the device lost mid-measurement, then the agent restarts."""
+    await _start(d)
+    await d.tap("identify-skip")
+    await d.screen("home")
+    await d.tap("tile-blood_pressure")
+    while d.find("step-next") is not None:
+        await d.tap("step-next")
+    await d.tap("measure-start")
+    await d.wait("the refused value", lambda: d.app.journey.flow.state.value == "refused", 30)
+    await d.shot("refused")
+    await d.tap("measure-retry")
+    await d.wait("the device error", lambda: d.app.journey.flow.state.value == "error", 30)
+    await d.shot("device-error")
+    await d.agent_restart()
+    await d.shot("reconnected")
+    await d.tap("measure-retry")  # the old session is gone: the UI starts a new one quietly
+    await d.screen("result", timeout=40)
+    await d.shot("result-after-restart")
+    d.facts["result_texts"] = d.visible_texts()
+
+
+@scenario
+async def idle_wipe(d: Driver) -> None:
+    """Walk away: the warning counts down (I'm still here extends it), then everything goes."""
+    await _start(d)
+    await d.type(NHS)
+    await d.wait("the idle warning", lambda: d.app.idle_warning, 60)
+    await d.shot("idle-warning")
+    await d.tap("still-here")
+    d.check(not d.app.idle_warning, "I'm still here hides the warning")
+    d.check(d.app.root.ids.screens.current == "identify", "and the patient carries on")
+    await d.wait("the idle warning again", lambda: d.app.idle_warning, 60)
+    await d.screen("attract", timeout=60)
+    await d.shot("after-idle")
+    texts = "\n".join(d.all_texts())
+    d.facts["left_on_screen"] = [s for s in ("943 476 5919", NHS) if s in texts]
+
+
+@scenario
+async def staff(d: Driver) -> None:
+    """Long-press the corner, PIN, the unit's state (and the configuration problem)."""
+    await d.screen("attract")
+    await d.shot("attract")
+    await d.tap_at("staff_corner", hold_s=3.3)
+    await d.wait("the PIN pad", lambda: d.app.staff.asking_pin)
+    for key in "2468":
+        await d.tap(f"pin-{key}")
+    await d.tap("pin-ok")
+    await d.wait("the staff report", lambda: d.app.staff.unlocked, 20)
+    await d.shot("staff")
+    d.facts["staff_report"] = d.app.root.ids.staff.ids.report.text
+    await d.tap("staff-close")
+
+
+async def _run(app: Any, name: str, out: Path, language: str) -> None:
+    facts: dict[str, Any] = {}
+    driver = Driver(app, out, language, facts)
+    result: dict[str, Any] = {"ok": False, "scenario": name, "language": language}
+    try:
+        await driver.wait("the agent's hello", lambda: app.journey is not None, 60)
+        await SCENARIOS[name](driver)
+        result["ok"] = True
+    except Exception as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc()
+    result["steps"] = driver.steps
+    result["facts"] = facts
+    (out / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    app.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--language", default="en")
+    parser.add_argument("--speech-dir", type=Path)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    config = load_config(args.config)
+    prepare_kivy(windowed=True, size="1280x800")
+    from healthhub.ui.app import KioskApp
+
+    assert config.local_api.socket is not None
+    app = KioskApp(config.local_api.socket, speech_dir=args.speech_dir)
+
+    async def both() -> None:
+        runner = asyncio.ensure_future(_run(app, args.scenario, args.out, args.language))
+        await app.async_run(async_lib="asyncio")
+        await runner
+
+    asyncio.run(both())
+    result = json.loads((args.out / "result.json").read_text())
+    if not result["ok"]:
+        print(result.get("traceback", result.get("error")), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
