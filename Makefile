@@ -12,7 +12,7 @@ APT_PACKAGES := mosquitto mosquitto-clients xvfb xauth libgl1-mesa-dri libraqm0 
                 fonts-noto-core espeak-ng libmtdev1
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo test lint typecheck-tree bench clean
+.PHONY: setup system-packages demo test lint typecheck-tree bench catalogues clean
 
 setup: system-packages $(STAMP)
 
@@ -53,6 +53,13 @@ test: lint
 
 bench: setup
 	$(PY) bench/outbox_drain.py
+	$(PY) bench/ui_latency.py
+
+# After adding or changing a text in ui/: rewrite the template, add new texts to every
+# catalogue (untranslated until a translator fills them; tests/ui/test_catalogues.py fails
+# until then).
+catalogues: setup
+	$(PY) -m healthhub.ui.messages
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

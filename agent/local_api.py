@@ -82,16 +82,23 @@ class LocalApiServer:
         return len(self._connections)
 
     async def start(self) -> None:
-        """Bind the socket (replacing a stale one: the agent's lock says none is live)."""
+        """Bind the socket (replacing a stale one: the agent's lock says none is live).
+
+        It is bound under a temporary name, given mode 0660, then renamed into place, so
+        nobody can connect while it still has the process umask's wider mode.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISSOCK(self.path.lstat().st_mode):
-                self.path.unlink()
-        with api.socket_address(self.path) as address:
+        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        for old in (staging, self.path):
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISSOCK(old.lstat().st_mode):
+                    old.unlink()
+        with api.socket_address(staging) as address:
             self._server = await asyncio.start_unix_server(
                 self._serve, path=address, limit=api.MAX_LINE
             )
-        os.chmod(self.path, 0o660)
+        os.chmod(staging, 0o660)
+        os.replace(staging, self.path)
         log.info("local API listening on %s", self.path)
 
     async def close(self) -> None:

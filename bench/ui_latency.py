@@ -112,6 +112,8 @@ def _wait_trace(trace: Path, event: str, timeout: float = 60) -> dict[str, Any]:
 def cold_starts(config: Path, display: str, runs: int, work: Path) -> dict[str, Any]:
     kiosk, bare = [], []
     home = tempfile.mkdtemp(prefix="kivy-home-", dir=work)
+    bare_app = work / "bare_kivy.py"  # Kivy looks for its App's source file
+    bare_app.write_text(BARE_KIVY)
     for run in range(runs):
         trace = work / f"cold-{run}.jsonl"
         env = _env(display, HEALTHHUB_UI_TRACE=str(trace), KIVY_HOME=home)
@@ -128,7 +130,7 @@ def cold_starts(config: Path, display: str, runs: int, work: Path) -> dict[str, 
         process.wait(20)
         started = time.monotonic()
         out = subprocess.run(
-            [sys.executable, "-c", BARE_KIVY],
+            [sys.executable, str(bare_app)],
             env=_env(display, KIVY_HOME=home),
             capture_output=True,
             text=True,

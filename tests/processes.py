@@ -185,3 +185,24 @@ def rejections(store: Path) -> dict[str, int]:
         return {}
     with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
         return dict(db.execute("SELECT reason, count FROM rejections").fetchall())
+
+
+def configure_kiosk(config: Path, script: list[Any], *, measure_s: float = 0.2, **ui: Any) -> None:
+    """A kiosk's peripherals as a patient meets them: a BP monitor that measures when asked
+    and plays ``script`` (values, impossible values, ``disconnect``), and a scale; ``ui``
+    settings merged into ``ui:``."""
+    configure(
+        config,
+        peripherals=[
+            {
+                "name": "bp",
+                "driver": "blood_pressure",
+                "backend": "simulator",
+                "trigger": "request",
+                "measure_s": measure_s,
+                "script": script,
+            },
+            {"name": "scale", "driver": "scale", "backend": "simulator", "trigger": "request"},
+        ],
+        ui=ui,
+    )

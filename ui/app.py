@@ -94,6 +94,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.speaker = Speaker(output_dir=speech_dir)
         self._finished_at: float | None = None
         self._generation = 0
+        self._shown_once = False
         self._apply_look("en", 0, high_contrast=False)
 
     # -- Kivy lifecycle ------------------------------------------------------------------
@@ -182,8 +183,8 @@ class KioskApp(App):  # type: ignore[misc]
 
     def _do_refresh(self, *_args: Any) -> None:
         journey = self.journey
-        if journey is None or self.root is None:
-            return
+        if journey is None or self.root is None or App.get_running_app() is not self:
+            return  # not started yet, or stopping: kv rules can no longer reach the app
         self._apply_look(journey.language, journey.text_scale, high_contrast=journey.high_contrast)
         manager = self.root.ids.screens
         if journey.generation != self._generation:
@@ -192,7 +193,8 @@ class KioskApp(App):  # type: ignore[misc]
             for screen in manager.screens:
                 screen.refresh(self, journey)
         name = journey.screen.value
-        if manager.current != name:
+        if manager.current != name or not self._shown_once:
+            self._shown_once = True
             manager.current = name
             self._screen_shown(journey.screen)
         manager.current_screen.refresh(self, journey)

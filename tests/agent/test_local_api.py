@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import Enrol, agent, bridge, configure, run_cli, wait_until
+from processes import Enrol, agent, bridge, configure_kiosk, run_cli, wait_until
 
 from healthhub.agent.local_client import AgentClient, AgentUnavailable
 from healthhub.agent.staff_pin import hash_pin
@@ -68,23 +68,8 @@ def run_ui(path: Path, scenario: Callable[[UiProbe], Awaitable[None]]) -> UiProb
 
 
 def kiosk_config(config: Path, script: list[Any], pin: str | None = None) -> Path:
-    socket_path = config.parent / "state" / "agent.sock"
-    configure(
-        config,
-        peripherals=[
-            {
-                "name": "bp",
-                "driver": "blood_pressure",
-                "backend": "simulator",
-                "trigger": "request",
-                "measure_s": 0.2,
-                "script": script,
-            },
-            {"name": "scale", "driver": "scale", "backend": "simulator", "trigger": "request"},
-        ],
-        ui={"staff_pin_hash": hash_pin(pin)} if pin else {},
-    )
-    return socket_path
+    configure_kiosk(config, script, **({"staff_pin_hash": hash_pin(pin)} if pin else {}))
+    return config.parent / "state" / "agent.sock"
 
 
 def committed(config: Path, store: Path, envelope_id: str) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from mqtt_clients import subscriber
-from processes import Enrol, Service, agent, bridge, configure, wait_until
+from processes import Enrol, Service, agent, bridge, configure_kiosk, wait_until
 
 from healthhub.agent.staff_pin import hash_pin
 from healthhub.protocol.fleet_layout import FleetLayout
@@ -33,21 +33,8 @@ NORMAL = {"systolic": 124, "diastolic": 78, "pulse": 68}
 
 
 def kiosk_device(config: Path, script: list[Any], **ui: Any) -> None:
-    configure(
-        config,
-        peripherals=[
-            {
-                "name": "bp",
-                "driver": "blood_pressure",
-                "backend": "simulator",
-                "trigger": "request",
-                "measure_s": 3,  # long enough for the screen to show "measuring"
-                "script": script,
-            },
-            {"name": "scale", "driver": "scale", "backend": "simulator", "trigger": "request"},
-        ],
-        ui=ui,
-    )
+    # measure_s: long enough for the screen to show "measuring"
+    configure_kiosk(config, script, measure_s=3, **ui)
 
 
 def drive(
@@ -115,6 +102,8 @@ def test_urgent_blood_pressure_journey_alerts_the_practice_and_forgets_the_patie
         practice.stop()
     facts = result["facts"]
     assert facts["urgent_notice"], "the urgent result tells the patient to go to reception"
+    assert facts["small_targets"] == [], "touch targets are at least 48 dp"
+    assert facts["crowded_targets"] == [], "touch targets are at least 8 dp apart"
     assert facts["left_on_screen"] == [], "nothing about the patient is left in any widget"
     assert facts["journey_after"] == {"patient": None, "readings": 0, "session": None}
     alert = json.loads(seen_on_broker.read_text().splitlines()[0].split(" ", 1)[1])

@@ -142,10 +142,37 @@ class Driver:
         for key in digits:
             await self.tap(f"key-{key}")
 
+    def check_targets(self, screen: str) -> None:
+        """Every visible touch target is at least 48 dp each way and 8 dp from the next
+        (WCAG 2.2 SC 2.5.8; theme.MIN_TARGET_DP, MIN_SPACING_DP). Findings go to the facts."""
+        from kivy.metrics import dp
+        from kivy.uix.behaviors import ButtonBehavior
+
+        from healthhub.ui.theme import MIN_SPACING_DP, MIN_TARGET_DP
+
+        targets = []
+        for widget in self._walk(self.app.root, visible_only=True):
+            if isinstance(widget, ButtonBehavior) and widget.width > 0:
+                x, y = widget.to_window(widget.x, widget.y)
+                targets.append((getattr(widget, "tag", "") or type(widget).__name__, x, y, widget))
+        small = self.facts.setdefault("small_targets", [])
+        close = self.facts.setdefault("crowded_targets", [])
+        for tag, _, _, widget in targets:
+            if min(widget.width, widget.height) < dp(MIN_TARGET_DP):
+                size = f"{widget.width / dp(1):.0f}x{widget.height / dp(1):.0f} dp"
+                small.append(f"{screen}: {tag} {size}")
+        for i, (tag_a, xa, ya, a) in enumerate(targets):
+            for tag_b, xb, yb, b in targets[i + 1 :]:
+                gap_x = max(xb - (xa + a.width), xa - (xb + b.width))
+                gap_y = max(yb - (ya + a.height), ya - (yb + b.height))
+                if max(gap_x, gap_y) < dp(MIN_SPACING_DP) - 0.5:
+                    close.append(f"{screen}: {tag_a} / {tag_b}")
+
     async def shot(self, name: str) -> Path:
         from kivy.core.window import Window
 
         await self.frames(3)
+        self.check_targets(name)
         self.shots += 1
         path = self.out / f"{self.shots:02d}-{self.language}-{name}.png"
         # Window.screenshot numbers the file itself (name0001.png): take it, then rename.

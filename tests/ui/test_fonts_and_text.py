@@ -40,7 +40,13 @@ from healthhub.ui.rtl_text import bidi_levels, visual_runs, wrap_text
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).parent / "scripts" / "render_text.py"
-DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
+# Crops go to the artefacts; HEALTHHUB_UPDATE_DOCS=1 also refreshes docs/screenshots/ (a run
+# of the tests must not change the work tree).
+DOCS_SCREENSHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("HEALTHHUB_UPDATE_DOCS") == "1"
+    else REPO / "tests" / "artifacts" / "text-crops"
+)
 ALIGN_TOLERANCE_PX = 4
 SAMPLE_FIRST_WORDS = {"ur": "براہ", "pa": "ਕਿਰਪਾ", "bn": "অনুগ্রহ", "en": "Please"}
 SAME_LINE_IOU = 0.95

@@ -220,7 +220,16 @@ class BackgroundScreen(KioskScreen):
 
 
 class ResultScreen(KioskScreen):
+    _shown: object = None
+    _language = ""
+
     def refresh(self, app: KioskApp, journey: Journey) -> None:
+        # Cards are rebuilt only when the results or the language change: every label is a
+        # texture to render and upload, and this screen is the one a patient waits for.
+        key = (journey.results_version, app.language)
+        if self._shown == key:
+            return
+        self._shown = key
         box = self.ids.results
         box.clear_widgets()
         for item in journey.results:

@@ -111,6 +111,7 @@ class Journey(Observable):
         self.flow: MeasurementFlow | None = None
         self.background: FamilyBackground | None = None
         self.results: list[ResultItem] = []
+        self.results_version = getattr(self, "results_version", 0) + 1
         self.urgent_notice = ""
         self.notice = ""
         self.farewell = ""
@@ -279,12 +280,14 @@ class Journey(Observable):
             flow.on_refused(data)
         elif event.event == "reading":
             reading = _reading(data)
-            if reading is None:
-                return None
+            if reading is None or flow.state == MeasureState.DONE:
+                return None  # a late reading after the measurement ended stays anonymous
             flow.on_reading(reading)
             self.readings = [r for r in self.readings if r.kind != reading.kind] + [reading]
+            if flow.complete:
+                return reading  # measurement_done() redraws once, with the results
             self.changed()
-            return reading if flow.complete else None
+            return None
         self.changed()
         return None
 
@@ -293,12 +296,12 @@ class Journey(Observable):
         flow = self.flow
         if flow is None or not flow.complete:
             return
-        await self._stop_measuring()
         if bmi_value(flow.got.values()) is not None and self.background is None:
             self.screen = Screen.BACKGROUND
             self.touch()
-            return
-        await self._show_results(flow)
+        else:
+            await self._show_results(flow)
+        await self._stop_measuring()  # after the screen: the patient waits for nothing else
 
     async def choose_background(self, background: FamilyBackground) -> None:
         self.background = background
@@ -313,6 +316,7 @@ class Journey(Observable):
         if bmi is not None:
             items.append(bmi_item(bmi, self.background or FamilyBackground.NOT_SAID))
         self.results = items
+        self.results_version += 1
         self.urgent_notice = ""
         worst = banding.worst([i.band for i in items if i.band is not None])
         if worst is not None and worst.urgent:
