@@ -11,7 +11,9 @@ closed, 1 could not start (fonts, display), 2 bad command line or device.yaml.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -49,7 +51,10 @@ def prepare_kivy(*, windowed: bool, size: str) -> None:
     # No patient data on disk: Kivy's file log and its config file stay out of the way.
     os.environ["KIVY_NO_FILELOG"] = "1"
     os.environ.setdefault("KIVY_NO_CONFIG", "1")
-    os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="healthhub-kivy-"))
+    if "KIVY_HOME" not in os.environ:  # a private, throw-away home, removed at exit
+        home = tempfile.mkdtemp(prefix="healthhub-kivy-")
+        os.environ["KIVY_HOME"] = home
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     from kivy.config import Config
 
