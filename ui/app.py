@@ -95,6 +95,7 @@ class KioskApp(App):  # type: ignore[misc]
         self._finished_at: float | None = None
         self._generation = 0
         self._shown_once = False
+        self._pending_latency: float | None = None  # agent's time of the reading being shown
         self._apply_look("en", 0, high_contrast=False)
 
     # -- Kivy lifecycle ------------------------------------------------------------------
@@ -232,7 +233,7 @@ class KioskApp(App):  # type: ignore[misc]
         if screen == Screen.ATTRACT:
             Clock.schedule_once(lambda _dt: self.trace("attract_shown"), 0)
         if screen == Screen.RESULT:
-            received = getattr(self, "_pending_latency", None)
+            received = self._pending_latency
             self._pending_latency = None
             Clock.schedule_once(lambda _dt: self.trace("result_shown", received=received), 0)
 

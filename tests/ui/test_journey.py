@@ -22,6 +22,7 @@ from healthhub.ui.viewmodels.journey import (
     Screen,
 )
 from healthhub.ui.viewmodels.measurement import MeasureState
+from healthhub.ui.viewmodels.results import ResultItem
 from healthhub.ui.viewmodels.staff import LONG_PRESS_S, Staff
 
 VALID_NHS = "9434765919"
@@ -206,63 +207,53 @@ def test_a_normal_result_raises_no_alert_and_declining_sends_nothing() -> None:
     assert j.screen == Screen.FINISHED
 
 
-def test_bmi_asks_the_family_background_and_uses_the_lower_thresholds_when_told() -> None:
+def bmi_journey(weight: float, background: FamilyBackground) -> tuple[Journey, Agent]:
+    """Weight and height at a height of 170 cm, then the family-background answer."""
     j, agent, _ = journey()
     run(j.start())
     j.skip_identify()
     measure(
         j,
         "weight_height",
-        reading("body_weight", rid="w", weight=75.0),
+        reading("body_weight", rid="w", weight=weight),
         reading("body_height", rid="h", height=170.0),
     )
     assert j.screen == Screen.BACKGROUND  # asked, never assumed
-    run(j.choose_background(FamilyBackground.HIGHER_RISK))
-    bmi = next(i for i in j.results if i.measure == "bmi")
-    assert bmi.value == "26"  # 75 / 1.7^2 = 25.95
-    assert bmi.band is not None
-    higher_risk_level = bmi.band.level
-    k, _, _ = journey()
-    run(k.start())
-    k.skip_identify()
-    measure(
-        k,
-        "weight_height",
-        reading("body_weight", rid="w", weight=75.0),
-        reading("body_height", rid="h", height=170.0),
-    )
-    run(k.choose_background(FamilyBackground.OTHER))
-    other = next(i for i in k.results if i.measure == "bmi")
-    assert other.band is not None
-    # 26 is overweight on both scales, but only the lower scale calls 24 overweight:
-    assert higher_risk_level == other.band.level
+    run(j.choose_background(background))
+    assert j.screen == Screen.RESULT
+    return j, agent
+
+
+def bmi_item(j: Journey) -> ResultItem:
+    item = next(i for i in j.results if i.measure == "bmi")
+    assert item.band is not None
+    return item
+
+
+def test_bmi_is_sent_with_the_family_background_the_patient_gave() -> None:
+    j, agent = bmi_journey(75.0, FamilyBackground.HIGHER_RISK)
+    assert bmi_item(j).value == "26"  # 75 / 1.7^2 = 25.95
     run(j.finish_measuring())
-    type_digits(j, "")
     j.patient = {"nhs_number": VALID_NHS, "birth_date": "1950-03-01"}
     run(j.send(True))
     sent = agent.last("session.send")
     assert sent["derived"][0]["kind"] == "bmi"
+    assert sent["derived"][0]["components"][0]["value"] == 26.0
     assert sent["context"]["family_background"] == "higher_risk"
 
 
 def test_lower_bmi_thresholds_change_the_band_at_24() -> None:
-    bands = {}
-    for background in (FamilyBackground.HIGHER_RISK, FamilyBackground.OTHER):
-        j, _, _ = journey()
-        run(j.start())
-        j.skip_identify()
-        measure(
-            j,
-            "weight_height",
-            reading("body_weight", rid="w", weight=69.4),  # 69.4 / 1.7^2 = 24.0
-            reading("body_height", rid="h", height=170.0),
-        )
-        run(j.choose_background(background))
-        item = next(i for i in j.results if i.measure == "bmi")
-        assert item.band is not None
-        bands[background] = item.band.level
-    assert bands[FamilyBackground.HIGHER_RISK] == Level.RAISED
-    assert bands[FamilyBackground.OTHER] == Level.NORMAL
+    # 69.4 / 1.7^2 = 24.0: healthy on the standard scale, overweight on NICE's lower one.
+    higher_risk = bmi_item(bmi_journey(69.4, FamilyBackground.HIGHER_RISK)[0])
+    other = bmi_item(bmi_journey(69.4, FamilyBackground.OTHER)[0])
+    not_said = bmi_item(bmi_journey(69.4, FamilyBackground.NOT_SAID)[0])
+    assert higher_risk.band is not None
+    assert other.band is not None
+    assert not_said.band is not None
+    assert higher_risk.band.level == Level.RAISED
+    assert other.band.level == Level.NORMAL
+    assert not_said.band.level == Level.NORMAL  # never assumed...
+    assert not_said.band.cautions  # ...but told that lower ranges apply to some backgrounds
 
 
 @pytest.mark.parametrize(

@@ -89,13 +89,15 @@ class Journey(Observable):
             float(ui.get("idle_timeout_s", 90)), float(ui.get("warning_s", 30)), clock
         )
         self.staff_screen = bool(ui.get("staff_screen", False))
+        self.generation = 0  # how many times the patient's state was wiped
+        self.results_version = 0  # how many times results were shown (screens redraw on it)
         self.wipe()
 
     # -- state that a new patient starts afresh ----------------------------------
 
     def wipe(self) -> None:
         """Forget everything about the patient (and their display choices)."""
-        self.generation = getattr(self, "generation", 0) + 1  # screens clear their widgets too
+        self.generation += 1  # screens clear their widgets too
         self.screen = Screen.ATTRACT
         self.language = self.default_language
         self.text_scale = 0
@@ -111,7 +113,7 @@ class Journey(Observable):
         self.flow: MeasurementFlow | None = None
         self.background: FamilyBackground | None = None
         self.results: list[ResultItem] = []
-        self.results_version = getattr(self, "results_version", 0) + 1
+        self.results_version += 1
         self.urgent_notice = ""
         self.notice = ""
         self.farewell = ""
@@ -270,8 +272,6 @@ class Journey(Observable):
     def on_event(self, event: api.Event) -> Reading | None:
         """An event from the agent; returns the reading if it completes the measurement."""
         flow, data = self.flow, event.data
-        if event.event == "session_ended" and data.get("session") == self.session:
-            return None
         if flow is None or (data.get("session", self.session) != self.session):
             return None
         if event.event == "peripheral":
