@@ -3,6 +3,7 @@
     healthhub-agent --config /etc/healthhub/device.yaml [--state-dir DIR]
     healthhub-agent status --config /etc/healthhub/device.yaml [--json]
     healthhub-agent pin-hash            (reads a staff PIN; prints ui.staff_pin_hash)
+    healthhub-agent decode --driver ble.blood_pressure HEX [--json]
 
 Exit codes: 0 stopped cleanly (SIGTERM), 1 could not start (state database,
 keys, another agent running), 2 bad command line or device.yaml.
@@ -24,6 +25,8 @@ from healthhub.agent.config import ConfigError, DeviceConfig, load_config
 from healthhub.agent.outbox import OutboxUnavailable, read_stats
 from healthhub.agent.service import OUTBOX_FILE, STATUS_FILE, Agent
 from healthhub.agent.staff_pin import hash_pin
+from healthhub.drivers.errors import FrameError
+from healthhub.drivers.gatt.decoders import DECODERS
 from healthhub.protocol.errors import HealthHubError
 
 DEFAULT_CONFIG = Path("/etc/healthhub/device.yaml")
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return status(_status_parser().parse_args(argv[1:]))
     if argv[:1] == ["pin-hash"]:
         return pin_hash(argv[1:])
+    if argv[:1] == ["decode"]:
+        return decode(argv[1:])
     if argv[:1] == ["run"]:
         argv = argv[1:]
     return run(_run_parser().parse_args(argv))
@@ -115,6 +120,42 @@ def pin_hash(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"healthhub-agent pin-hash: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def decode(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="healthhub-agent decode",
+        description="Decode one frame as the driver would: the reading in the measurement "
+        "schema, or the typed error (exit 1). For installers checking a device's bytes.",
+    )
+    parser.add_argument("--driver", required=True, choices=sorted(DECODERS))
+    parser.add_argument("hex", nargs="+", help="the frame in hex (spaces allowed)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        frame = bytes.fromhex("".join(args.hex))
+    except ValueError:
+        parser.error("the frame must be hexadecimal, e.g. 04 7800 5000 5d00 4800")
+    uuid, decoder = DECODERS[args.driver]
+    try:
+        reading = decoder(frame)
+    except FrameError as exc:
+        error = {"error": type(exc).__name__, "message": str(exc)}
+        print(json.dumps(error) if args.json else f"{type(exc).__name__}: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps(reading.to_json(), indent=2))
+        return 0
+    print(f"{args.driver} (0x{uuid:04X}): {reading.measurement.kind}")
+    for component in reading.measurement.components:
+        print(f"  {component.code:14} {component.value:g} {component.unit}")
+    if reading.taken_at is not None:
+        print(f"  taken at       {reading.taken_at.isoformat()}")
+    if reading.notes:
+        print(f"  device notes   {', '.join(reading.notes)}")
+    for name, value in reading.details.items():
+        print(f"  {name:14} {value}")
     return 0
 
 
