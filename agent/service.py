@@ -139,7 +139,7 @@ class Agent:
             list(self._specs.values()), self.take_reading, notify=self._peripheral_event
         )
         self.desk = SessionDesk(
-            take=self._take_for_session,
+            take=self._commit,
             request=self.peripherals.request,
             publish=self._publish,
             hello=self._hello,
@@ -236,8 +236,7 @@ class Agent:
         }
         if session is not None:
             body["session"] = session
-        envelope = await self.store.take(NewMessage("readings", kind, body, reading.taken_at))
-        self.delivery.wake()
+        envelope = await self._commit(NewMessage("readings", kind, body, reading.taken_at))
         if session is not None:
             event = {
                 "peripheral": peripheral,
@@ -248,7 +247,8 @@ class Agent:
             }
             self.desk.taken(session, envelope, event)
 
-    async def _take_for_session(self, message: NewMessage) -> Envelope:
+    async def _commit(self, message: NewMessage) -> Envelope:
+        """Commit durably, then let delivery send it."""
         envelope = await self.store.take(message)
         self.delivery.wake()
         return envelope

@@ -31,6 +31,7 @@ from kivy.properties import (
     StringProperty,
 )
 from kivy.uix.label import Label
+from kivy.uix.screenmanager import ScreenManager
 from kivy.uix.widget import Widget
 
 from healthhub.agent.local_client import AgentClient
@@ -205,28 +206,15 @@ class KioskApp(App):  # type: ignore[misc]
         self.root.ids.staff.refresh(self, self.staff, self._staff_lines())
 
     def _language_grid(self, journey: Journey) -> None:
-        grid = self.root.ids.language_grid
-        if len(grid.children) == len(journey.languages):
-            for button in grid.children:
-                button.selected = button.code == journey.language
-            return
-        grid.clear_widgets()
         overlay = self.root.ids.languages
-        for code in journey.languages:
-            button = kiosk_screens.make(
-                "LanguageButton",
-                label=LANGUAGES[code].name,
-                own_language=code,
-                code=code,
-                tag=f"choose-language-{code}",
-            )
-            button.bind(on_release=lambda b: self._chose_language(journey, overlay, b.code))
-            grid.add_widget(button)
 
-    @staticmethod
-    def _chose_language(journey: Journey, overlay: Widget, code: str) -> None:
-        journey.choose_language(code)
-        overlay.shown = False
+        def choose(code: str) -> None:
+            journey.choose_language(code)
+            overlay.shown = False
+
+        kiosk_screens.language_buttons(
+            self.root.ids.language_grid, journey, "choose-language", choose
+        )
 
     def _screen_shown(self, screen: Screen) -> None:
         self._finished_at = time.monotonic() if screen == Screen.FINISHED else None
@@ -311,7 +299,7 @@ def _visible_texts(root: Widget) -> list[tuple[tuple[float, float], str]]:
         ):
             x, y = widget.to_window(widget.x, widget.top)
             found.append(((-round(y / dp(8)), x), widget.text))
-        if isinstance(widget, kiosk_screens.ScreenManagerLike):
+        if isinstance(widget, ScreenManager):
             current = widget.current_screen
             if current is not None:
                 walk(current)

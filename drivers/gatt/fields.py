@@ -28,24 +28,26 @@ def _signed(value: int, bits: int) -> int:
     return value - (1 << bits) if value & (1 << (bits - 1)) else value
 
 
-def sfloat(raw: int, what: str = "value") -> float:
-    """16-bit SFLOAT: 4-bit signed exponent (base 10), 12-bit signed mantissa."""
-    special = _SFLOAT_SPECIAL.get(raw)
-    if special is not None:
-        raise NotAValue(f"{what} is {special}")
-    mantissa = _signed(raw & 0x0FFF, 12)
-    exponent = _signed(raw >> 12, 4)
+def _medical(
+    raw: int, mantissa_bits: int, exponent_bits: int, special: dict[int, str], what: str
+) -> float:
+    """IEEE 11073 medical float: signed exponent (base 10) above a signed mantissa."""
+    name = special.get(raw)
+    if name is not None:
+        raise NotAValue(f"{what} is {name}")
+    mantissa = _signed(raw & ((1 << mantissa_bits) - 1), mantissa_bits)
+    exponent = _signed(raw >> mantissa_bits, exponent_bits)
     return _scaled(mantissa, exponent)
+
+
+def sfloat(raw: int, what: str = "value") -> float:
+    """16-bit SFLOAT: 4-bit signed exponent, 12-bit signed mantissa."""
+    return _medical(raw, 12, 4, _SFLOAT_SPECIAL, what)
 
 
 def float32(raw: int, what: str = "value") -> float:
-    """32-bit FLOAT: 8-bit signed exponent (base 10), 24-bit signed mantissa."""
-    special = _FLOAT_SPECIAL.get(raw)
-    if special is not None:
-        raise NotAValue(f"{what} is {special}")
-    mantissa = _signed(raw & 0x00FFFFFF, 24)
-    exponent = _signed(raw >> 24, 8)
-    return _scaled(mantissa, exponent)
+    """32-bit FLOAT: 8-bit signed exponent, 24-bit signed mantissa."""
+    return _medical(raw, 24, 8, _FLOAT_SPECIAL, what)
 
 
 def _scaled(mantissa: int, exponent: int) -> float:

@@ -18,6 +18,8 @@ unavailable, invalid or for demonstration/testing is not a reading of a patient.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from healthhub.drivers.errors import NotAValue
 from healthhub.drivers.gatt.fields import Frame
 from healthhub.drivers.gatt.reading import GattReading, checked
@@ -49,11 +51,17 @@ def _status(frame: Frame, notes: list[str]) -> None:
 
 
 def _reading(
-    frame: Frame, spo2: float, pulse: float, notes: list[str], pai: float | None
+    frame: Frame,
+    spo2: float,
+    pulse: float,
+    notes: list[str],
+    pai: float | None,
+    *,
+    taken_at: datetime | None = None,
 ) -> GattReading:
     value = checked("oxygen_saturation", frame.name, spo2=spo2, pulse=pulse)
     details = {} if pai is None else {"pulse_amplitude_index": pai}
-    return GattReading(value, None, None, tuple(notes), details)
+    return GattReading(value, taken_at, None, tuple(notes), details)
 
 
 def decode_spot(data: bytes) -> GattReading:
@@ -70,8 +78,7 @@ def decode_spot(data: bytes) -> GattReading:
     if frame.flag(flags, 4):
         notes.append("device_clock_not_set")
         taken_at = None  # a time from a clock never set is not a time
-    reading = _reading(frame, spo2, pulse, notes, pai)
-    return GattReading(reading.measurement, taken_at, None, reading.notes, reading.details)
+    return _reading(frame, spo2, pulse, notes, pai, taken_at=taken_at)
 
 
 def decode_continuous(data: bytes) -> GattReading:

@@ -7,6 +7,7 @@ buttons) is built here from the view-model, nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kivy.clock import Clock
@@ -14,7 +15,7 @@ from kivy.factory import Factory
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
-from kivy.uix.screenmanager import Screen, ScreenManager
+from kivy.uix.screenmanager import Screen
 
 from healthhub.ui.banding import FAMILY_BACKGROUND_OPTIONS
 from healthhub.ui.i18n import LANGUAGES
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from healthhub.ui.app import KioskApp
     from healthhub.ui.viewmodels.journey import Journey
     from healthhub.ui.viewmodels.staff import Staff
-
-ScreenManagerLike = ScreenManager
 
 
 class Overlay(FloatLayout):  # type: ignore[misc]
@@ -74,6 +73,27 @@ class MirrorBox(BoxLayout):  # type: ignore[misc]
             self.add_widget(child)
 
 
+def language_buttons(
+    box: Any, journey: Journey, tag_prefix: str, choose: Callable[[str], None]
+) -> None:
+    """One button per offered language, each in its own script; the chosen one selected."""
+    if [button.code for button in reversed(box.children)] != journey.languages:
+        box.clear_widgets()
+        for code in journey.languages:
+            box.add_widget(
+                make(
+                    "LanguageButton",
+                    label=LANGUAGES[code].name,
+                    own_language=code,
+                    code=code,
+                    tag=f"{tag_prefix}-{code}",
+                    on_release=lambda b: choose(b.code),
+                )
+            )
+    for button in box.children:
+        button.selected = button.code == journey.language
+
+
 def _show(widget: Any, visible: bool) -> None:
     """Show a widget, or take it out of the row entirely (no gap, no touch, not read aloud)."""
     widget.opacity = 1 if visible else 0
@@ -100,27 +120,8 @@ def make(kind: str, **properties: Any) -> Any:
 
 
 class AttractScreen(KioskScreen):
-    _languages: tuple[str, ...] = ()
-
     def refresh(self, app: KioskApp, journey: Journey) -> None:
-        box = self.ids.languages
-        if self._languages != tuple(journey.languages):
-            self._languages = tuple(journey.languages)
-            box.clear_widgets()
-            for code in journey.languages:
-                language = LANGUAGES[code]
-                box.add_widget(
-                    make(
-                        "LanguageButton",
-                        label=language.name,
-                        own_language=code,
-                        code=code,
-                        tag=f"language-{code}",
-                        on_release=lambda b: journey.choose_language(b.code),
-                    )
-                )
-        for button in box.children:
-            button.selected = button.code == journey.language
+        language_buttons(self.ids.languages, journey, "language", journey.choose_language)
         offers = [app.t(tile.title) for tile in journey.tiles]
         self.ids.offers.text = "  ·  ".join(offers)
         self.ids.start.disabled = not journey.is_open
