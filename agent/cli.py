@@ -25,8 +25,8 @@ from healthhub.agent.config import ConfigError, DeviceConfig, load_config
 from healthhub.agent.outbox import OutboxUnavailable, read_stats
 from healthhub.agent.service import OUTBOX_FILE, STATUS_FILE, Agent
 from healthhub.agent.staff_pin import hash_pin
+from healthhub.drivers.decoders import DECODERS
 from healthhub.drivers.errors import FrameError
-from healthhub.drivers.gatt.decoders import DECODERS
 from healthhub.protocol.errors import HealthHubError
 
 DEFAULT_CONFIG = Path("/etc/healthhub/device.yaml")
@@ -137,9 +137,9 @@ def decode(argv: list[str]) -> int:
         frame = bytes.fromhex("".join(args.hex))
     except ValueError:
         parser.error("the frame must be hexadecimal, e.g. 04 7800 5000 5d00 4800")
-    uuid, decoder = DECODERS[args.driver]
+    decoder = DECODERS[args.driver]
     try:
-        reading = decoder(frame)
+        reading = decoder.decode(frame)
     except FrameError as exc:
         error = {"error": type(exc).__name__, "message": str(exc)}
         print(json.dumps(error) if args.json else f"{type(exc).__name__}: {exc}")
@@ -147,7 +147,7 @@ def decode(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(reading.to_json(), indent=2))
         return 0
-    print(f"{args.driver} (0x{uuid:04X}): {reading.measurement.kind}")
+    print(f"{args.driver} ({decoder.source}): {reading.measurement.kind}")
     for component in reading.measurement.components:
         print(f"  {component.code:14} {component.value:g} {component.unit}")
     if reading.taken_at is not None:

@@ -27,6 +27,14 @@ class PeripheralState(enum.StrEnum):
     STOPPED = "stopped"
 
 
+class Signal(enum.StrEnum):
+    """What a peripheral that measures nothing tells the agent."""
+
+    PRESENCE = "presence"  # someone stands in front of the unit (PIR): wake the attract screen
+    HELP_REQUESTED = "help_requested"  # the help button: a staff alert
+    SCANNED = "scanned"  # a barcode/QR code was read; its text may identify a patient
+
+
 @dataclass(frozen=True)
 class PeripheralSpec:
     """One peripheral as declared in device.yaml."""
@@ -64,6 +72,13 @@ class ReadingSink(Protocol):
     def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
         """Report a change of state (shown to the UI and in telemetry)."""
 
+    def battery(self, peripheral: str, percent: int) -> None:
+        """The device's own battery level, 0-100, where it reports one (BLE 0x2A19)."""
+
+    def signal(self, peripheral: str, signal: Signal, text: str = "") -> None:
+        """A non-measurement event. ``text`` (a scanned code) may identify a patient: the
+        agent passes it to the UI only and never logs or stores it."""
+
 
 class Peripheral(abc.ABC):
     """A running peripheral. ``run`` returns or raises only when the device is lost."""
@@ -83,6 +98,11 @@ class Peripheral(abc.ABC):
         """Ask the device to measure now, where it can be told to (a simulator, a kiosk unit on
         serial). Most devices measure when the patient presses their own button: for them
         this does nothing, and the reading arrives when the patient takes it."""
+
+    def show_link(self, state: str) -> None:  # noqa: B027 - an optional hook, no-op by default
+        """The agent's broker link changed (``connected``, ``connecting``, ``disconnected``,
+        ``stopped``); a status LED shows it, other peripherals ignore it. Called on the
+        event loop, also once when the peripheral starts; must not block."""
 
     @abc.abstractmethod
     async def run(self, sink: ReadingSink) -> None:

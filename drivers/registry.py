@@ -7,6 +7,7 @@ any machine (STYLE.md, mqtt-io).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from healthhub.drivers.base import Peripheral, PeripheralSpec
@@ -28,9 +29,13 @@ def register(driver: str, backend: str) -> Callable[[Factory], Factory]:
     return decorate
 
 
+#: Driver modules whose import registers their backends (hardware libraries load lazily).
+_BUILTIN = ("simulator",)
+
+
 def _load_builtin() -> None:
-    # Importing a driver module registers its backends.
-    from healthhub.drivers import simulator  # noqa: F401
+    for module in _BUILTIN:
+        importlib.import_module(f"healthhub.drivers.{module}")
 
 
 def available() -> list[tuple[str, str]]:

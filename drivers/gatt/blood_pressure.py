@@ -10,8 +10,8 @@ limit), bit 5 improper measurement position.
 
 from __future__ import annotations
 
+from healthhub.drivers.decoded import DecodedReading, checked
 from healthhub.drivers.gatt.fields import Frame
-from healthhub.drivers.gatt.reading import GattReading, checked
 
 NAME = "ble.blood_pressure"
 MMHG_PER_KPA = 7.500617  # 1 kPa = 7.500617 mmHg (BIPM SI brochure: 1 mmHg = 133.322 Pa)
@@ -20,7 +20,7 @@ _STATUS = ((0, "body_movement"), (1, "cuff_too_loose"), (2, "irregular_pulse"))
 _PULSE_RANGE = {1: "pulse_above_range", 2: "pulse_below_range", 3: "pulse_range_reserved"}
 
 
-def decode(data: bytes) -> GattReading:
+def decode(data: bytes) -> DecodedReading:
     frame = Frame(bytes(data), NAME)
     flags = frame.u8("flags")
     kpa = frame.flag(flags, 0)
@@ -49,4 +49,4 @@ def decode(data: bytes) -> GattReading:
         pulse=pulse,
     )
     details = {"unit_sent": "kPa" if kpa else "mmHg"}
-    return GattReading(value, taken_at, user, tuple(notes), details)
+    return DecodedReading(value, taken_at, user, tuple(notes), details)

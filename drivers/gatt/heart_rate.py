@@ -7,13 +7,13 @@ each, 1/1024 s, to the end of the frame).
 
 from __future__ import annotations
 
+from healthhub.drivers.decoded import DecodedReading, checked
 from healthhub.drivers.gatt.fields import Frame
-from healthhub.drivers.gatt.reading import GattReading, checked
 
 NAME = "ble.heart_rate"
 
 
-def decode(data: bytes) -> GattReading:
+def decode(data: bytes) -> DecodedReading:
     frame = Frame(bytes(data), NAME)
     flags = frame.u8("flags")
     rate = frame.u16("heart rate") if frame.flag(flags, 0) else frame.u8("heart rate")
@@ -29,4 +29,4 @@ def decode(data: bytes) -> GattReading:
             intervals.append(round(frame.u16("RR-interval") / 1024, 4))
         details["rr_intervals_s"] = intervals
     value = checked("heart_rate", NAME, pulse=rate)
-    return GattReading(value, None, None, tuple(notes), details)
+    return DecodedReading(value, None, None, tuple(notes), details)

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from healthhub.drivers.decoded import DecodedReading, checked
 from healthhub.drivers.errors import NotAValue
 from healthhub.drivers.gatt.fields import Frame
-from healthhub.drivers.gatt.reading import GattReading, checked
 
 SPOT = "ble.pulse_oximeter_spot"
 CONTINUOUS = "ble.pulse_oximeter_continuous"
@@ -58,13 +58,13 @@ def _reading(
     pai: float | None,
     *,
     taken_at: datetime | None = None,
-) -> GattReading:
+) -> DecodedReading:
     value = checked("oxygen_saturation", frame.name, spo2=spo2, pulse=pulse)
     details = {} if pai is None else {"pulse_amplitude_index": pai}
-    return GattReading(value, taken_at, None, tuple(notes), details)
+    return DecodedReading(value, taken_at, None, tuple(notes), details)
 
 
-def decode_spot(data: bytes) -> GattReading:
+def decode_spot(data: bytes) -> DecodedReading:
     frame = Frame(bytes(data), SPOT)
     flags = frame.u8("flags")
     spo2, pulse = frame.sfloat("SpO2"), frame.sfloat("pulse rate")
@@ -81,7 +81,7 @@ def decode_spot(data: bytes) -> GattReading:
     return _reading(frame, spo2, pulse, notes, pai, taken_at=taken_at)
 
 
-def decode_continuous(data: bytes) -> GattReading:
+def decode_continuous(data: bytes) -> DecodedReading:
     frame = Frame(bytes(data), CONTINUOUS)
     flags = frame.u8("flags")
     spo2, pulse = frame.sfloat("SpO2 (normal)"), frame.sfloat("pulse rate (normal)")

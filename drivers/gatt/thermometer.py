@@ -8,8 +8,8 @@ type. Then the temperature (FLOAT), time stamp (7 bytes), temperature type (uint
 
 from __future__ import annotations
 
+from healthhub.drivers.decoded import DecodedReading, checked
 from healthhub.drivers.gatt.fields import Frame
-from healthhub.drivers.gatt.reading import GattReading, checked
 
 NAME = "ble.thermometer"
 SITES = {
@@ -25,7 +25,7 @@ SITES = {
 }
 
 
-def decode(data: bytes) -> GattReading:
+def decode(data: bytes) -> DecodedReading:
     frame = Frame(bytes(data), NAME)
     flags = frame.u8("flags")
     fahrenheit = frame.flag(flags, 0)
@@ -38,4 +38,4 @@ def decode(data: bytes) -> GattReading:
         kind = frame.u8("temperature type")
         details["site"] = SITES.get(kind, f"reserved({kind})")
     value = checked("body_temperature", NAME, temperature=round(temperature, 2))
-    return GattReading(value, taken_at, None, (), details)
+    return DecodedReading(value, taken_at, None, (), details)

@@ -8,9 +8,9 @@ BMI (uint16, 0.1 kg/m2), height (uint16).
 
 from __future__ import annotations
 
+from healthhub.drivers.decoded import DecodedReading, checked
 from healthhub.drivers.errors import NotAValue
 from healthhub.drivers.gatt.fields import Frame
-from healthhub.drivers.gatt.reading import GattReading, checked
 
 NAME = "ble.weight_scale"
 KG_PER_LB = 0.45359237  # exact, by the international yard and pound agreement (1959)
@@ -18,7 +18,7 @@ CM_PER_IN = 2.54  # exact
 UNSUCCESSFUL = 0xFFFF
 
 
-def decode(data: bytes) -> GattReading:
+def decode(data: bytes) -> DecodedReading:
     frame = Frame(bytes(data), NAME)
     flags = frame.u8("flags")
     imperial = frame.flag(flags, 0)
@@ -35,4 +35,4 @@ def decode(data: bytes) -> GattReading:
         height_cm = raw_height * 0.1 * CM_PER_IN if imperial else raw_height * 0.1
         details["height_cm"] = round(height_cm, 1)
     value = checked("body_weight", NAME, weight=round(weight, 2))
-    return GattReading(value, taken_at, user, (), details)
+    return DecodedReading(value, taken_at, user, (), details)

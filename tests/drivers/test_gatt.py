@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from processes import run_cli
 
+from healthhub.drivers.decoders import DECODERS
 from healthhub.drivers.errors import FrameError, ImpossibleValue, NotAValue, TruncatedFrame
 from healthhub.drivers.gatt import (
     blood_pressure,
@@ -19,7 +20,6 @@ from healthhub.drivers.gatt import (
     thermometer,
     weight_scale,
 )
-from healthhub.drivers.gatt.decoders import DECODERS
 from healthhub.drivers.gatt.fields import float32, sfloat
 
 TIMESTAMP = struct.pack("<HBBBBB", 2026, 11, 23, 9, 30, 5)  # GSS Date Time, 7 bytes
@@ -291,7 +291,7 @@ def test_every_decoder_has_a_full_frame_here() -> None:
 
 @pytest.mark.parametrize("name", sorted(FULL_FRAMES))
 def test_every_truncation_of_a_full_frame_is_a_typed_error(name: str) -> None:
-    _, decode = DECODERS[name]
+    decode = DECODERS[name].decode
     full = FULL_FRAMES[name]
     decode(full)  # the whole frame is a reading
     for end in range(len(full)):
@@ -303,7 +303,7 @@ def test_every_truncation_of_a_full_frame_is_a_typed_error(name: str) -> None:
 @settings(max_examples=10_000, deadline=None)
 @given(data=st.binary(max_size=40))
 def test_fuzz_only_the_drivers_own_errors(name: str, data: bytes) -> None:
-    _, decode = DECODERS[name]
+    decode = DECODERS[name].decode
     try:
         reading = decode(data)
     except FrameError:

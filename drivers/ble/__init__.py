@@ -1,0 +1,1 @@
+"""Bluetooth LE health devices over bleak: discovery, bonding, indications, RACP, reconnect."""

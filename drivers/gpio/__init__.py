@@ -1,0 +1,1 @@
+"""GPIO parts on the Pi through gpiozero: PIR, help button, status LED, ultrasonic height."""

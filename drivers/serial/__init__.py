@@ -1,0 +1,1 @@
+"""Serial kiosk devices over pyserial: framers, published protocols, a line scanner."""
