@@ -15,7 +15,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from healthhub.drivers import registry
 from healthhub.drivers.base import PeripheralSpec
+from healthhub.drivers.errors import DriverConfigError
 from healthhub.protocol import topics
 from healthhub.protocol.errors import HealthHubError, ProtocolError
 
@@ -116,6 +118,9 @@ class UiSettings(_Strict):
     # counts down `warning_s` (WCAG 2.2.1: at least 20 s to ask for more time) and wipes.
     idle_timeout_s: float = Field(default=90, ge=15, le=3600)
     warning_s: float = Field(default=30, ge=20, le=600)
+    # With a presence sensor, the attract screen rests (dims) after this long with nobody
+    # near, and wakes when someone comes; a unit without one never rests.
+    rest_after_s: float = Field(default=300, ge=30, le=86_400)
     # Opening hours per weekday ("08:00-18:30"; several ranges allowed); a weekday
     # missing is closed. None (the default) means always open.
     operating_hours: dict[str, list[Annotated[str, Field(pattern=_HOURS)]]] | None = None
@@ -153,6 +158,9 @@ class LocalApiSettings(_Strict):
 
 
 class PeripheralEntry(BaseModel):
+    """One peripheral: name, driver family, backend; every other key is a driver option,
+    checked by the driver itself when the file is loaded (``drivers/options.py``)."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field(min_length=1, max_length=64)
@@ -212,6 +220,11 @@ def load_config(path: Path, *, state_dir: Path | None = None) -> DeviceConfig:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or None
         raise ConfigError(path, field, first["msg"]) from None
+    for index, entry in enumerate(config.peripherals):
+        try:  # builds the driver without touching hardware: its options are checked here
+            registry.create(entry.spec())
+        except DriverConfigError as exc:
+            raise ConfigError(path, f"peripherals.{index}", str(exc)) from None
     base = path.parent.resolve()
     broker = config.broker.model_copy(
         update={

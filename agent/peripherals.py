@@ -26,6 +26,7 @@ from healthhub.drivers.base import (
     Peripheral,
     PeripheralSpec,
     PeripheralState,
+    Signal,
 )
 from healthhub.drivers.errors import DriverError, PermanentDriverError, TransientDriverError
 
@@ -45,6 +46,8 @@ class PeripheralStatus:
     since: float = 0.0
     restarts: int = 0
     readings: int = 0
+    signals: int = 0
+    battery: int | None = None  # percent, where the device reports it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,8 @@ class PeripheralStatus:
             "detail": self.detail,
             "restarts": self.restarts,
             "readings": self.readings,
+            "signals": self.signals,
+            "battery": self.battery,
         }
 
 
@@ -75,6 +80,7 @@ class PeripheralSupervisor:
         self._restart_initial_s = restart_initial_s
         self._restart_max_s = restart_max_s
         self.status = {s.name: PeripheralStatus(s.driver, s.backend) for s in specs}
+        self._link = "connecting"
 
     # ReadingSink, as the drivers see us
     async def reading(self, peripheral: str, reading: DriverReading) -> None:
@@ -87,6 +93,35 @@ class PeripheralSupervisor:
             status.state, status.detail, status.since = state, detail, time.time()
             if self._notify is not None:
                 self._notify(peripheral, "peripheral", {"name": peripheral, **status.to_json()})
+
+    def battery(self, peripheral: str, percent: int) -> None:
+        status = self.status[peripheral]
+        percent = max(0, min(100, int(percent)))
+        if status.battery != percent:
+            status.battery = percent
+            if self._notify is not None:
+                self._notify(peripheral, "peripheral", {"name": peripheral, **status.to_json()})
+
+    def signal(self, peripheral: str, signal: Signal, text: str = "") -> None:
+        # ``text`` (a scanned code) may identify a patient: it goes to the agent, never to a log.
+        self.status[peripheral].signals += 1
+        log.debug("peripheral %s: %s", peripheral, signal.value)
+        if self._notify is not None:
+            self._notify(
+                peripheral, "signal", {"name": peripheral, "signal": signal.value, "text": text}
+            )
+
+    def show_link(self, state: str) -> None:
+        """Tell every peripheral the broker link's state (a status LED shows it)."""
+        self._link = state
+        for name, peripheral in self.instances.items():
+            self._show_link(name, peripheral)
+
+    def _show_link(self, name: str, peripheral: Peripheral) -> None:
+        try:
+            peripheral.show_link(self._link)
+        except Exception:  # a defect in one driver must not stop the agent's link handling
+            log.exception("peripheral %s: show_link failed", name)
 
     def refused(self, peripheral: str, reason: str) -> None:
         # The reason names the component and limits, never a patient: safe to log.
@@ -122,6 +157,7 @@ class PeripheralSupervisor:
             log.error("peripheral %s not started: %s", spec.name, exc)
             return
         self.instances[spec.name] = peripheral
+        self._show_link(spec.name, peripheral)
         policy = peripheral_restart(spec.name, self._restart_initial_s, self._restart_max_s)
         try:
             async for attempt in policy:

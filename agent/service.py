@@ -28,14 +28,14 @@ from healthhub.agent.config import DeviceConfig
 from healthhub.agent.delivery import Delivery
 from healthhub.agent.local_api import LocalApiServer
 from healthhub.agent.mqtt_link import LinkError, MqttLink, Will
-from healthhub.agent.outbox import NewMessage, Outbox
+from healthhub.agent.outbox import NewMessage, Outbox, OutboxError
 from healthhub.agent.peripherals import PeripheralSupervisor
 from healthhub.agent.retry_policies import broker_reconnect
 from healthhub.agent.sessions import SessionDesk
 from healthhub.agent.staff_pin import PinGuard
 from healthhub.agent.systemd_notify import SystemdNotifier
 from healthhub.agent.telemetry import snapshot
-from healthhub.drivers.base import DriverReading
+from healthhub.drivers.base import DriverReading, Signal
 from healthhub.protocol import canonical, topics
 from healthhub.protocol import local_api as api
 from healthhub.protocol.clock import now_utc
@@ -105,6 +105,8 @@ class Agent:
         self._started = time.monotonic()
         self._lock_handle: IO[str] | None = None
         self._specs = {p.name: p.spec() for p in config.peripherals}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._opened = False
         # Set in run(); typed here so the rest of the class can rely on them.
         self.store: AsyncOutbox
         self.delivery: Delivery
@@ -148,6 +150,7 @@ class Agent:
         )
         assert self.config.local_api.socket is not None  # load_config always sets it
         self.local_api = LocalApiServer(self.config.local_api.socket, self.desk.handle)
+        self._opened = True
 
     def stop(self) -> None:
         self._stop.set()
@@ -210,6 +213,7 @@ class Agent:
         stop_wait.cancel()
         await asyncio.gather(link_task, stop_wait, return_exceptions=True)
         self.link_state.set("stopped")
+        await asyncio.gather(*self._background, return_exceptions=True)  # a help alert in flight
         self._write_status_file()
         if self.local_api is not None:
             await self.local_api.close()
@@ -260,14 +264,37 @@ class Agent:
             self.local_api.publish(event)
 
     def _peripheral_event(self, peripheral: str, event: str, data: dict[str, Any]) -> None:
+        if event == "signal":
+            self._signal(peripheral, data["signal"], data.get("text", ""))
+            return
         kinds = list(self.peripherals.kinds_of(peripheral))
         session = self.desk.session
         if event == "refused" and session is not None and session.kinds & set(kinds):
             data = {**data, "session": session.id}
         self._publish(api.Event(event, {**data, "kinds": kinds}))
 
+    def _signal(self, peripheral: str, kind: str, text: str) -> None:
+        if kind == Signal.PRESENCE:
+            self._publish(api.Event("presence", {"name": peripheral}))
+        elif kind == Signal.SCANNED:
+            # Possibly an NHS number: to the UI only, never logged, stored or sent.
+            self._publish(api.Event("scanned", {"name": peripheral, "text": text}))
+        elif kind == Signal.HELP_REQUESTED:
+            task = asyncio.get_running_loop().create_task(self._help(peripheral))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _help(self, peripheral: str) -> None:
+        try:
+            await self.desk.help_requested(f"button:{peripheral}")
+        except OutboxError as exc:
+            log.error("help button %s: the staff alert could not be stored: %s", peripheral, exc)
+            self.notifier.status(f"degraded: help alert not stored ({exc})")
+
     def _link_changed(self, state: str) -> None:
         self._publish(api.Event("link", {"state": state}))
+        if self._opened:
+            self.peripherals.show_link(state)
 
     async def _hello(self) -> dict[str, Any]:
         stats = await self.store.stats()

@@ -42,6 +42,8 @@ Report = Callable[[], Awaitable[dict[str, Any]]]
 
 LEVELS = frozenset({"raised", "high", "urgent"})
 MAX_READINGS_PER_SESSION = 64
+#: One help alert per this many seconds, however often the button is pressed.
+HELP_HOLD_OFF_S = 30.0
 
 
 @dataclass
@@ -75,6 +77,7 @@ class SessionDesk:
         self._pins = pins
         self.session: Session | None = None
         self.counters = {"sessions": 0, "alerts": 0, "sent": 0}
+        self._last_help: float | None = None
 
     async def handle(self, request: api.Request) -> dict[str, Any]:
         args = request.args
@@ -117,6 +120,29 @@ class SessionDesk:
             return  # the patient left while the device was measuring: it stays anonymous
         session.readings[envelope.id] = envelope.kind
         self._publish(api.Event("reading", {"session": session_id, "id": envelope.id, **event}))
+
+    async def help_requested(self, source: str) -> str | None:
+        """The help button: a staff alert, with or without a patient at the screen.
+
+        Presses closer than :data:`HELP_HOLD_OFF_S` apart raise one alert, whatever
+        drivers do; the UI is told so it can say that help is on its way.
+        """
+        now = time.monotonic()
+        if self._last_help is not None and now - self._last_help < HELP_HOLD_OFF_S:
+            return None
+        self._last_help = now
+        session = self.session
+        body: dict[str, Any] = {"reason": "help_requested", "source": source}
+        if session is not None:
+            body["session"] = session.id
+            session.alerts += 1
+        envelope = await self._take(
+            NewMessage("alerts", "help_requested", body, taken_at=datetime.now(UTC))
+        )
+        self.counters["alerts"] += 1
+        log.warning("alert %s raised (help_requested by %s)", envelope.id, source)
+        self._publish(api.Event("help_requested", {"alert": envelope.id, "source": source}))
+        return envelope.id
 
     # -- operations ----------------------------------------------------------
 

@@ -67,7 +67,22 @@ OPS: Final = frozenset(
         "staff.unlock",
     }
 )
-EVENTS: Final = frozenset({"peripheral", "reading", "refused", "link", "outbox", "session_ended"})
+#: ``presence``: someone is in front of the unit (a PIR); ``scanned``: a barcode/QR code was read
+#: (its ``text`` may identify a patient: only the UI gets it); ``help_requested``: the help
+#: button raised a staff alert (``alert`` its id), so the screen can say help is coming.
+EVENTS: Final = frozenset(
+    {
+        "peripheral",
+        "reading",
+        "refused",
+        "link",
+        "outbox",
+        "session_ended",
+        "presence",
+        "scanned",
+        "help_requested",
+    }
+)
 
 #: Error codes a response may carry; the UI chooses what to tell the patient from the code.
 ERROR_CODES: Final = frozenset(

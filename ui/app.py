@@ -69,6 +69,7 @@ class KioskApp(App):  # type: ignore[misc]
     idle_warning = BooleanProperty(False)
     idle_remaining = NumericProperty(0)
     notice = StringProperty("")
+    awake = BooleanProperty(True)  # False while the attract screen rests (presence sensor)
     in_session = BooleanProperty(False)
     journey = ObjectProperty(None, allownone=True)
     assets = StringProperty(str(ASSETS))
@@ -202,6 +203,7 @@ class KioskApp(App):  # type: ignore[misc]
         manager.current_screen.refresh(self, journey)
         self._language_grid(journey)
         self.notice = self.t(journey.notice) if journey.notice else ""
+        self.awake = journey.awake
         self.in_session = journey.session is not None
         self.root.ids.staff.refresh(self, self.staff, self._staff_lines())
 
@@ -229,6 +231,8 @@ class KioskApp(App):  # type: ignore[misc]
         journey = self.journey
         if journey is None:
             return
+        journey.expire_notices()
+        self.awake = journey.awake
         state = journey.idle_state()
         warning = state == IdleState.WARNING
         if warning != self.idle_warning or (

@@ -89,3 +89,26 @@ def test_cli_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
         cli.main(["status", "--config", str(tmp_path / "nope.yaml")])
     assert exited.value.code == 2
     assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("peripheral", "message"),
+    [
+        ({"driver": "toaster", "backend": "simulator"}, "unknown driver 'toaster'"),
+        ({"driver": "scale", "backend": "bluetooth-9000"}, "no backend 'bluetooth-9000'"),
+        ({"driver": "scale", "backend": "simulator", "interval_s": -1}, "interval_s"),
+        ({"driver": "scale", "backend": "simulator", "colour": "red"}, "colour"),
+    ],
+)
+def test_peripheral_options_are_checked_when_the_file_loads(
+    tmp_path: Path, peripheral: dict[str, object], message: str
+) -> None:
+    """A bad driver, backend or option stops the agent at start with the entry named, rather
+    than leaving a unit that looks ready but whose device can never work."""
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["peripherals"].append({"name": "second", **peripheral})
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, data))
+    assert caught.value.field == "peripherals.1"
+    assert message in str(caught.value)
+    assert "'second'" in str(caught.value)

@@ -13,6 +13,8 @@ from healthhub.ui.banding import FamilyBackground, Level
 from healthhub.ui.viewmodels.hours import OperatingHours
 from healthhub.ui.viewmodels.idle import IdleState, IdleTimer
 from healthhub.ui.viewmodels.journey import (
+    HELP_COMING,
+    HELP_NOTICE_S,
     NOT_SENT,
     SENT,
     URGENT_ALERT_FAILED,
@@ -432,3 +434,44 @@ def test_after_an_agent_restart_measuring_carries_on_in_a_new_session() -> None:
     assert j.flow is not None
     assert j.flow.state == MeasureState.STARTING
     assert j.readings == []  # the old session's reading cannot be named to the new agent
+
+
+def test_the_attract_screen_rests_only_on_a_unit_with_a_presence_sensor() -> None:
+    j, _, clock = journey(rest_after_s=300)
+    clock.now += 10_000
+    assert j.awake  # no presence sensor has spoken: never rests
+    j.on_event(api.Event("presence", {"name": "pir"}))
+    clock.now += 299
+    assert j.awake
+    clock.now += 2
+    assert not j.awake
+    j.on_event(api.Event("presence", {"name": "pir"}))  # someone walks up
+    assert j.awake
+    clock.now += 400
+    run(j.start())  # a patient at the screen: it never rests under them
+    assert j.awake
+
+
+def test_the_help_button_is_acknowledged_then_the_notice_goes() -> None:
+    j, _, clock = journey()
+    j.on_event(api.Event("help_requested", {"alert": "a1", "source": "button:help"}))
+    assert j.notice == HELP_COMING
+    clock.now += HELP_NOTICE_S - 1
+    j.expire_notices()
+    assert j.notice == HELP_COMING
+    clock.now += 1
+    j.expire_notices()
+    assert j.notice == ""
+
+
+def test_a_scanned_nhs_number_fills_the_identify_screen_and_nothing_else_does() -> None:
+    j, _, _ = journey()
+    j.on_event(api.Event("scanned", {"text": VALID_NHS}))  # on the attract screen: ignored
+    run(j.start())
+    assert j.nhs_number.digits == ""
+    j.on_event(api.Event("scanned", {"text": "9434765918"}))  # check digit wrong
+    j.on_event(api.Event("scanned", {"text": "https://example.org/leaflet"}))
+    assert j.nhs_number.digits == ""
+    j.on_event(api.Event("scanned", {"text": "943 476 5919"}))
+    assert j.nhs_number.digits == VALID_NHS
+    assert j.field == IdentifyField.DAY

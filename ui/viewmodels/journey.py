@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from healthhub.protocol import local_api as api
@@ -31,6 +32,8 @@ from healthhub.ui.viewmodels.results import ResultItem, bmi_item, bmi_value, ite
 log = logging.getLogger(__name__)
 
 TEXT_SCALE_STEPS = 3
+HELP_NOTICE_S = 120.0
+HELP_COMING = N_("A member of staff has been told. They will come to help you.")
 URGENT_ALERT_FAILED = N_("Please go to reception now and show them this screen.")
 URGENT_ALERT_SENT = N_("Please speak to reception now. We have told the staff.")
 OUTBOX_FULL = N_("This unit cannot save readings right now. Please ask at reception.")
@@ -89,6 +92,12 @@ class Journey(Observable):
             float(ui.get("idle_timeout_s", 90)), float(ui.get("warning_s", 30)), clock
         )
         self.staff_screen = bool(ui.get("staff_screen", False))
+        # The attract screen rests (dims) when nobody has been near for this long; only on a
+        # unit whose presence sensor has spoken, so a unit without one never rests.
+        self.rest_after_s = float(ui.get("rest_after_s", 300))
+        self._presence_seen = False
+        self._last_activity = clock()
+        self._help_at = 0.0
         self.generation = 0  # how many times the patient's state was wiped
         self.results_version = 0  # how many times results were shown (screens redraw on it)
         self.wipe()
@@ -154,7 +163,55 @@ class Journey(Observable):
 
     def touch(self) -> None:
         self.idle.touch()
+        self._last_activity = self._clock()
         self.changed()
+
+    # -- presence, help and scanned codes: what the unit's own parts say ----------------
+
+    def presence(self) -> None:
+        """Someone is in front of the unit (PIR): the attract screen wakes."""
+        resting = not self.awake
+        self._presence_seen = True
+        self._last_activity = self._clock()
+        if resting:
+            self.changed()
+
+    @property
+    def awake(self) -> bool:
+        """False while the attract screen rests: nobody near for ``rest_after_s``."""
+        return (
+            not self._presence_seen
+            or self.screen != Screen.ATTRACT
+            or self._clock() - self._last_activity < self.rest_after_s
+        )
+
+    def help_coming(self) -> None:
+        """The help button raised a staff alert: say so, wherever the patient is."""
+        self.notice = HELP_COMING
+        self._help_at = self._clock()
+        self.changed()
+
+    def expire_notices(self) -> None:
+        """Called every tick: the help notice goes after :data:`HELP_NOTICE_S`, even with
+        nobody at the screen to wipe it."""
+        if self.notice == HELP_COMING and self._clock() - self._help_at >= HELP_NOTICE_S:
+            self.notice = ""
+            self.changed()
+
+    def scanned(self, text: str) -> None:
+        """A code was scanned. On the identify screen a valid NHS number fills that field;
+        anything else is ignored (and never shown: it may be someone else's document)."""
+        if self.screen != Screen.IDENTIFY:
+            return
+        digits = "".join(ch for ch in text if ch not in " -")
+        if not identity.is_valid_nhs_number(digits):
+            return
+        self.nhs_number.clear()
+        for digit in digits:
+            self.nhs_number.press(digit)
+        self.identify_error = None
+        self.field = IdentifyField.DAY
+        self.touch()
 
     def idle_state(self) -> IdleState:
         """ACTIVE, WARNING (show the countdown) or EXPIRED (the caller ends the session)."""
@@ -272,6 +329,15 @@ class Journey(Observable):
     def on_event(self, event: api.Event) -> Reading | None:
         """An event from the agent; returns the reading if it completes the measurement."""
         flow, data = self.flow, event.data
+        parts: dict[str, Callable[[], None]] = {
+            "presence": self.presence,
+            "help_requested": self.help_coming,
+            "scanned": partial(self.scanned, str(data.get("text", ""))),
+        }
+        unit_part = parts.get(event.event)
+        if unit_part is not None:
+            unit_part()
+            return None
         if flow is None or (data.get("session", self.session) != self.session):
             return None
         if event.event == "peripheral":
