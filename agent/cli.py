@@ -4,6 +4,7 @@
     healthhub-agent status --config /etc/healthhub/device.yaml [--json]
     healthhub-agent pin-hash            (reads a staff PIN; prints ui.staff_pin_hash)
     healthhub-agent decode --driver ble.blood_pressure HEX [--json]
+    healthhub-agent scan [--seconds N] [--adapter hci0] [--json]
 
 Exit codes: 0 stopped cleanly (SIGTERM), 1 could not start (state database,
 keys, another agent running), 2 bad command line or device.yaml.
@@ -25,8 +26,10 @@ from healthhub.agent.config import ConfigError, DeviceConfig, load_config
 from healthhub.agent.outbox import OutboxUnavailable, read_stats
 from healthhub.agent.service import OUTBOX_FILE, STATUS_FILE, Agent
 from healthhub.agent.staff_pin import hash_pin
+from healthhub.drivers.ble import scan as ble_scan
+from healthhub.drivers.ble.api import BleakApi, BleApi
 from healthhub.drivers.decoders import DECODERS
-from healthhub.drivers.errors import FrameError
+from healthhub.drivers.errors import DriverError, FrameError
 from healthhub.protocol.errors import HealthHubError
 
 DEFAULT_CONFIG = Path("/etc/healthhub/device.yaml")
@@ -86,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         return pin_hash(argv[1:])
     if argv[:1] == ["decode"]:
         return decode(argv[1:])
+    if argv[:1] == ["scan"]:
+        return scan(argv[1:])
     if argv[:1] == ["run"]:
         argv = argv[1:]
     return run(_run_parser().parse_args(argv))
@@ -156,6 +161,46 @@ def decode(argv: list[str]) -> int:
         print(f"  device notes   {', '.join(reading.notes)}")
     for name, value in reading.details.items():
         print(f"  {name:14} {value}")
+    return 0
+
+
+def scan(argv: list[str], api: BleApi | None = None) -> int:
+    """List the Bluetooth health devices in range and print their device.yaml entries.
+
+    ``api`` is the Bluetooth stack (default: bleak); tests pass a fake one."""
+    parser = argparse.ArgumentParser(
+        prog="healthhub-agent scan",
+        description="Listen for Bluetooth LE health devices (blood pressure, weight scale, "
+        "thermometer, pulse oximeter) and print the device.yaml lines that add them. "
+        "Switch each device on (or press its Bluetooth button) while this runs. "
+        "Exit 1 when there is no Bluetooth adapter or BlueZ is not running.",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to listen")
+    parser.add_argument("--adapter", help="the adapter to use, e.g. hci0 (default: BlueZ's)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    if not 0 < args.seconds <= 300:
+        parser.error("--seconds must be above 0 and at most 300")
+    try:
+        found = asyncio.run(
+            ble_scan.scan(api or BleakApi(), seconds=args.seconds, adapter=args.adapter)
+        )
+    except DriverError as exc:
+        print(f"healthhub-agent scan: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([device.to_json() for device in found], indent=2))
+        return 0
+    if not found:
+        print(f"no supported health device heard in {args.seconds:g} s", file=sys.stderr)
+        return 0
+    for device in found:
+        print(
+            f"{device.address}  {device.rssi:4d} dBm  {device.driver:15} "
+            f"{device.name or '(no name)'}"
+        )
+    print("\n# add to device.yaml:")
+    print(ble_scan.snippet(found), end="")
     return 0
 
 

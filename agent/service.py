@@ -238,6 +238,8 @@ class Agent:
             "components": [c.to_json() for c in reading.measurement.components],
             "source": {"peripheral": peripheral, "driver": spec.driver, "backend": spec.backend},
         }
+        if reading.notes:
+            body["device_notes"] = list(reading.notes)
         if session is not None:
             body["session"] = session
         envelope = await self._commit(NewMessage("readings", kind, body, reading.taken_at))

@@ -49,6 +49,9 @@ class PeripheralSpec:
 class DriverReading:
     measurement: Measurement
     taken_at: datetime
+    #: What the device flagged about this reading ("irregular_pulse", "body_movement",
+    #: "cuff_loose", "questionable"...): filed with it, so a clinician can weigh it.
+    notes: tuple[str, ...] = ()
 
 
 #: The measurement kinds each driver family gives (protocol/measurements.py KINDS); the agent

@@ -30,7 +30,7 @@ def register(driver: str, backend: str) -> Callable[[Factory], Factory]:
 
 
 #: Driver modules whose import registers their backends (hardware libraries load lazily).
-_BUILTIN = ("simulator",)
+_BUILTIN = ("simulator", "ble.transport")
 
 
 def _load_builtin() -> None:

@@ -137,8 +137,9 @@ def parse_measurement(kind: object, components: object) -> Measurement:
             raise InvalidMeasurement(f"{where}: {code} must be in {spec.unit}, not {unit!r}")
         value = _number(item["value"], where)
         if not spec.low <= value <= spec.high:
+            # The value itself is left out: this text is logged and shown to staff.
             raise InvalidMeasurement(
-                f"{where}: {code} {value:g} {unit} is outside {spec.low:g}-{spec.high:g}"
+                f"{where}: {code} is outside {spec.low:g}-{spec.high:g} {unit}"
             )
         seen[code] = Component(code, value, unit)
     missing = [spec.code for spec in KINDS[kind] if spec.required and spec.code not in seen]
