@@ -82,6 +82,7 @@ class frames:
         diastolic: int,
         mean: int,
         pulse: int | None = None,
+        *,
         at: datetime | None = None,
         status: int | None = None,
     ) -> bytes:
