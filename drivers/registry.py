@@ -30,7 +30,14 @@ def register(driver: str, backend: str) -> Callable[[Factory], Factory]:
 
 
 #: Driver modules whose import registers their backends (hardware libraries load lazily).
-_BUILTIN = ("simulator", "ble.transport")
+_BUILTIN = (
+    "simulator",
+    "ble.transport",
+    "gpio.presence",
+    "gpio.help_button",
+    "gpio.status_led",
+    "gpio.height",
+)
 
 
 def _load_builtin() -> None:

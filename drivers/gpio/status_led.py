@@ -1,0 +1,157 @@
+"""Status LED: shows the agent's broker link to staff walking past the unit.
+
+The agent calls ``show_link(state)`` on every change of its link (and once at start, possibly
+before ``run()``); the LED follows with gpiozero ``LED`` (gpiozero 2.0.1 documentation, "API -
+Output Devices", LED: ``on()``, ``off()``, ``blink(on_time, off_time)`` on a background
+thread):
+
+=================  ==========================================
+link state         LED
+=================  ==========================================
+``connected``      steady on
+``connecting``     slow blink (``slow_blink_s`` on, as long off)
+``disconnected``   fast blink (``fast_blink_s`` on, as long off)
+``stopped``        off
+anything else      fast blink: something is wrong
+=================  ==========================================
+
+Until the agent has said anything the LED stays off. Options (``backend: gpio``): ``pin``
+(required), ``active_high`` (true: the LED lights when the pin is high), ``slow_blink_s``
+(1.0), ``fast_blink_s`` (0.2), ``pin_factory``. ``backend: simulator`` runs the same code on
+a ``MockFactory`` (its pin's bounded state history is the LED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from healthhub.drivers.base import Peripheral, PeripheralSpec, ReadingSink
+from healthhub.drivers.gpio.peripheral import GpioPeripheral
+from healthhub.drivers.gpio.pin_factory import FactoryName, PinName, check_pins, opening
+from healthhub.drivers.options import Options, parse_options
+from healthhub.drivers.registry import register
+
+log = logging.getLogger(__name__)
+
+
+class StatusLedOptions(Options):
+    pin: PinName
+    active_high: bool = True
+    slow_blink_s: float = Field(default=1.0, gt=0, le=10)
+    fast_blink_s: float = Field(default=0.2, gt=0, le=10)
+    pin_factory: FactoryName | None = None
+
+    @model_validator(mode="after")
+    def _slow_is_slower(self) -> Self:
+        if self.slow_blink_s <= self.fast_blink_s:
+            raise ValueError("slow_blink_s must be longer than fast_blink_s")
+        return self
+
+
+class SimulatedStatusLedOptions(StatusLedOptions):
+    pin: PinName = 22
+
+
+@dataclass(frozen=True)
+class Lamp:
+    """What the LED does: ``on``, ``off``, or ``blink`` with ``period_s`` on and as long off."""
+
+    mode: Literal["on", "off", "blink"]
+    period_s: float = 0.0
+
+
+def lamp_for(link: str | None, options: StatusLedOptions) -> Lamp:
+    if link is None or link == "stopped":
+        return Lamp("off")
+    if link == "connected":
+        return Lamp("on")
+    if link == "connecting":
+        return Lamp("blink", options.slow_blink_s)
+    return Lamp("blink", options.fast_blink_s)  # disconnected, or a state we do not know
+
+
+class StatusLed(GpioPeripheral):
+    options: StatusLedOptions
+
+    def __init__(
+        self,
+        spec: PeripheralSpec,
+        *,
+        pin_factory: Any = None,
+        options_model: type[StatusLedOptions] = StatusLedOptions,
+    ) -> None:
+        self.options = parse_options(spec, options_model)
+        super().__init__(spec, self.options.pin_factory, pin_factory)
+        self._link: str | None = None
+        self._led: Any = None
+        #: What the LED was last told to do (None: no LED open yet).
+        self.lamp: Lamp | None = None
+
+    def show_link(self, state: str) -> None:
+        if state not in ("connected", "connecting", "disconnected", "stopped"):
+            log.warning("peripheral %s: unknown link state %r: blinking fast", self.name, state)
+        self._link = state
+        if self._led is not None:
+            self._apply()
+
+    def open(
+        self,
+        factory: Any,
+        loop: asyncio.AbstractEventLoop,
+        sink: ReadingSink,
+        devices: ExitStack,
+    ) -> str:
+        from gpiozero import LED
+
+        check_pins(self.spec, factory, pin=self.options.pin)
+        with opening(self.spec, pin=self.options.pin):
+            led = LED(self.options.pin, active_high=self.options.active_high, pin_factory=factory)
+        devices.callback(self._close)
+        self._led = led
+        self._apply()
+        return ""
+
+    def _close(self) -> None:
+        led, self._led, self.lamp = self._led, None, None
+        if led is not None:
+            led.close()
+
+    def _apply(self) -> None:
+        lamp = lamp_for(self._link, self.options)
+        if lamp == self.lamp:
+            return  # a blink restarted on every repeat of a state would stutter
+        if lamp.mode == "on":
+            self._led.on()
+        elif lamp.mode == "off":
+            self._led.off()
+        else:
+            self._led.blink(on_time=lamp.period_s, off_time=lamp.period_s, background=True)
+        self.lamp = lamp
+
+
+class SimulatedStatusLed(StatusLed):
+    options: SimulatedStatusLedOptions
+
+    def __init__(self, spec: PeripheralSpec) -> None:
+        super().__init__(spec, options_model=SimulatedStatusLedOptions)
+
+    def pin_factory(self) -> AbstractContextManager[Any]:
+        from healthhub.drivers.gpio.mock_pins import owned_mock_factory
+
+        return owned_mock_factory()
+
+
+@register("status_led", "gpio")
+def _gpio(spec: PeripheralSpec) -> Peripheral:
+    return StatusLed(spec)
+
+
+@register("status_led", "simulator")
+def _simulator(spec: PeripheralSpec) -> Peripheral:
+    return SimulatedStatusLed(spec)
