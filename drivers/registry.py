@@ -32,6 +32,7 @@ def register(driver: str, backend: str) -> Callable[[Factory], Factory]:
 #: Driver modules whose import registers their backends (hardware libraries load lazily).
 _BUILTIN = (
     "simulator",
+    "serial.backends",
     "ble.transport",
     "gpio.presence",
     "gpio.help_button",
