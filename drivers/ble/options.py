@@ -6,6 +6,7 @@
       driver: blood_pressure
       backend: ble
       address: "A4:C1:38:0B:12:7F"   # quoted: YAML reads some unquoted addresses as numbers
+      # any_device: true             # instead of address: any device in range (not for clinics)
       pair: true                     # the device must be bonded before it sends
       adapter: hci0                  # default: BlueZ's default adapter
       scan_timeout_s: 10             # one discovery round
@@ -20,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from healthhub.drivers.options import Options
 
@@ -28,9 +29,12 @@ _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 
 
 class BleOptions(Options):
-    # Without an address the peripheral connects to the first device in range that
+    # Without an address the peripheral would connect to the first device in range that
     # advertises the profile's service: any patient's own device in the waiting room too.
+    # So an address is required unless `any_device: true` says that is wanted (a demo, a
+    # screened room); `healthhub-agent scan` prints the address.
     address: str | None = None
+    any_device: bool = False
     pair: bool = False
     adapter: str | None = Field(default=None, pattern=r"^hci[0-9]{1,3}$")
     scan_timeout_s: float = Field(default=10.0, gt=0, le=300)
@@ -40,6 +44,15 @@ class BleOptions(Options):
     stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
     device_clock: Literal["local", "utc"] = "local"
     mode: Literal["spot", "continuous"] | None = None
+
+    @model_validator(mode="after")
+    def _address_or_any_device(self) -> BleOptions:
+        if self.address is None and not self.any_device:
+            raise ValueError(
+                "address is required (`healthhub-agent scan` prints it); set any_device: true "
+                "only to take readings from any device in range"
+            )
+        return self
 
     @field_validator("address", mode="before")
     @classmethod

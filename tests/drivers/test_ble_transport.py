@@ -219,7 +219,8 @@ def test_discovery_without_address_connects_to_the_device_advertising_the_servic
     )
     air = FakeAir(scale, silent_bp, cuff)
     sink = RecordingSink()
-    serve(make("blood_pressure", air, address=None), sink, lambda: sink.readings != [], "reading")
+    peripheral = make("blood_pressure", air, address=None, any_device=True)
+    serve(peripheral, sink, lambda: sink.readings != [], "reading")
     assert sink.values("systolic") == [118]
     assert (scale.connects, silent_bp.connects, cuff.connects) == (0, 0, 1)
 
@@ -541,7 +542,8 @@ def test_ble_backends_are_registered_and_built_without_hardware() -> None:
     [
         ("blood_pressure", {"address": 102030405012}, "quoted"),  # YAML read it as a number
         ("blood_pressure", {"address": "A4:C1:38"}, "not a Bluetooth address"),
-        ("blood_pressure", {"mode": "continuous"}, "pulse_oximeter only"),
+        ("blood_pressure", {"address": ADDRESS, "mode": "continuous"}, "pulse_oximeter only"),
+        ("blood_pressure", {}, "address is required"),  # any patient's cuff would do
         ("scale", {"stale_after_s": 0}, "stale_after_s"),
         ("thermometer", {"adapter": "usb0"}, "adapter"),
         ("thermometer", {"colour": "red"}, "unknown option"),
