@@ -31,7 +31,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from healthhub.drivers.base import Peripheral, PeripheralSpec, ReadingSink
+from healthhub.drivers.base import Peripheral, PeripheralSpec, PeripheralState, ReadingSink
 from healthhub.drivers.gpio.peripheral import GpioPeripheral
 from healthhub.drivers.gpio.pin_factory import FactoryName, PinName, check_pins, opening
 from healthhub.drivers.options import Options, parse_options
@@ -65,6 +65,9 @@ class Lamp:
     mode: Literal["on", "off", "blink"]
     period_s: float = 0.0
 
+    def describe(self) -> str:
+        return f"blinking every {self.period_s:g} s" if self.mode == "blink" else self.mode
+
 
 def lamp_for(link: str | None, options: StatusLedOptions) -> Lamp:
     if link is None or link == "stopped":
@@ -90,6 +93,7 @@ class StatusLed(GpioPeripheral):
         super().__init__(spec, self.options.pin_factory, pin_factory)
         self._link: str | None = None
         self._led: Any = None
+        self._sink: ReadingSink | None = None
         #: What the LED was last told to do (None: no LED open yet).
         self.lamp: Lamp | None = None
 
@@ -114,8 +118,9 @@ class StatusLed(GpioPeripheral):
             led = LED(self.options.pin, active_high=self.options.active_high, pin_factory=factory)
         devices.callback(self._close)
         self._led = led
+        self._sink = sink
         self._apply()
-        return ""
+        return self.lamp.describe() if self.lamp is not None else ""
 
     def _close(self) -> None:
         led, self._led, self.lamp = self._led, None, None
@@ -132,7 +137,10 @@ class StatusLed(GpioPeripheral):
             self._led.off()
         else:
             self._led.blink(on_time=lamp.period_s, off_time=lamp.period_s, background=True)
+        changed = self.lamp is not None
         self.lamp = lamp
+        if changed and self._sink is not None:  # staff and telemetry see what the LED shows
+            self._sink.state(self.name, PeripheralState.WAITING, lamp.describe())
 
 
 class SimulatedStatusLed(StatusLed):

@@ -105,8 +105,10 @@ def test_the_led_follows_the_link_state() -> None:
     led = StatusLed(spec(), pin_factory=factory)
     pin = factory.pin(22)
 
+    sink = Sink()
+
     async def scenario() -> None:
-        async with running(led, Sink()):
+        async with running(led, sink):
             assert led.lamp == Lamp("off")  # nothing said yet
             assert level(pin) is False
 
@@ -138,6 +140,15 @@ def test_the_led_follows_the_link_state() -> None:
             await blinks(pin)
 
     asyncio.run(scenario())
+    # Staff and telemetry are told what the LED shows, each change once.
+    assert [detail for _, detail in sink.states] == [
+        "off",
+        f"blinking every {SLOW:g} s",
+        "on",
+        f"blinking every {FAST:g} s",
+        "off",
+        f"blinking every {FAST:g} s",
+    ]
 
 
 def test_a_link_state_given_before_run_shows_once_the_led_exists() -> None:
