@@ -220,6 +220,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
     stats = read_stats(config.state_dir / OUTBOX_FILE, config.outbox.max_messages)
     link: dict[str, Any] = {"state": "stopped", "detail": "agent not running"}
     delivery: dict[str, Any] = {}
+    peripherals: dict[str, Any] = {}
     try:
         recorded = json.loads((config.state_dir / STATUS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -227,6 +228,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
     if isinstance(recorded, dict) and _process_alive(recorded.get("pid")):
         link = recorded.get("link", link)
         delivery = recorded.get("delivery", {})
+        peripherals = recorded.get("peripherals", {})
     return {
         "device": config.device.id,
         "site": config.device.site,
@@ -235,6 +237,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
         "last_seq_confirmed": stats.confirmed_seq,
         "delivered_seq": delivery.get("delivered_seq"),
         "outbox": stats.to_json(),
+        "peripherals": peripherals,
     }
 
 
@@ -260,6 +263,14 @@ def status(args: argparse.Namespace) -> int:
         f"outbox       {outbox['depth']} of {outbox['bound']} messages",
         f"oldest       {'-' if age is None else f'{age:.1f} s'}",
     ]
+    for name, entry in sorted(report["peripherals"].items()):
+        state = entry.get("state", "?") + (f" ({entry['detail']})" if entry.get("detail") else "")
+        battery = entry.get("battery")
+        lines.append(
+            f"peripheral   {name}: {entry.get('driver')}/{entry.get('backend')} {state}"
+            + (f", battery {battery}%" if battery is not None else "")
+            + f", {entry.get('readings', 0)} readings, {entry.get('restarts', 0)} restarts"
+        )
     print("\n".join(lines))
     return 0
 

@@ -2,69 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import sqlite3
-from collections.abc import Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from processes import Enrol, agent, bridge, configure_kiosk, run_cli, wait_until
+from ui_probe import UiProbe, run_ui
 
-from healthhub.agent.local_client import AgentClient, AgentUnavailable
+from healthhub.agent.local_client import AgentUnavailable
 from healthhub.agent.staff_pin import hash_pin
 from healthhub.protocol import local_api as api
 from healthhub.provisioning.broker_process import BrokerProcess
 
 URGENT = {"systolic": 186, "diastolic": 121, "pulse": 90}
 IMPOSSIBLE = {"systolic": 90, "diastolic": 140, "pulse": 60}
-
-
-class UiProbe:
-    """What a UI sees: the hello, events in order, link changes."""
-
-    def __init__(self, path: Path) -> None:
-        self.events: list[api.Event] = []
-        self.links: list[str] = []
-        self.hellos: list[dict[str, Any]] = []
-        self.client = AgentClient(
-            path,
-            on_event=self.events.append,
-            on_hello=self.hellos.append,
-            on_link=self.links.append,
-            reconnect_initial_s=0.05,
-            reconnect_max_s=0.5,
-        )
-
-    async def until(self, what: str, check: Callable[[], Any], timeout: float = 20) -> Any:
-        async with asyncio.timeout(timeout):
-            while not (value := check()):
-                await asyncio.sleep(0.02)
-        return value
-
-    def event(self, name: str, /, **match: Any) -> dict[str, Any] | None:
-        for event in self.events:
-            if event.event == name and all(event.data.get(k) == v for k, v in match.items()):
-                return event.data
-        return None
-
-
-def run_ui(path: Path, scenario: Callable[[UiProbe], Awaitable[None]]) -> UiProbe:
-    probe = UiProbe(path)
-
-    async def main() -> None:
-        task = asyncio.create_task(probe.client.run())
-        try:
-            await probe.until("connected", lambda: probe.hellos, timeout=30)
-            await scenario(probe)
-        finally:
-            task.cancel()
-
-    asyncio.run(main())
-    return probe
 
 
 def kiosk_config(config: Path, script: list[Any], pin: str | None = None) -> Path:
