@@ -34,6 +34,18 @@ from healthhub.protocol.fleet_layout import FleetLayout
 
 SITE = "demo-practice"
 DEVICES = (("kiosk-1", "kiosk"), ("wall-1", "wall"), ("wall-2", "wall"))
+#: The kiosk's own parts, simulated on gpiozero's MockFactory: someone walks up every
+#: 40 s (the attract screen wakes), and a status LED follows the broker link.
+KIOSK_PARTS = [
+    {
+        "name": "pir",
+        "driver": "presence_sensor",
+        "backend": "simulator",
+        "script": [{"after_s": 40, "for_s": 5}],
+        "repeat": True,
+    },
+    {"name": "status-led", "driver": "status_led", "backend": "simulator"},
+]
 #: The kiosk's staff PIN in the demo only (hold the top-left corner for 3 s to open it).
 DEMO_STAFF_PIN = "2468"
 
@@ -115,6 +127,7 @@ class Practice:
             config["telemetry"] = {"interval_s": 1}
             if role == "kiosk":
                 config["ui"] = {"staff_pin_hash": _pin_hash(DEMO_STAFF_PIN)}
+                config["peripherals"] += KIOSK_PARTS
             lines = config_path.read_text().splitlines(keepends=True)
             header = "".join(line for line in lines if line.startswith("#"))
             config_path.write_text(header + yaml.safe_dump(config, sort_keys=False))
