@@ -57,6 +57,23 @@ def test_impossible_values_are_refused(kind: str, values: dict[str, float], mess
 
 
 @pytest.mark.parametrize(
+    ("kind", "values", "value"),
+    [
+        ("blood_pressure", {"systolic": 417, "diastolic": 80}, "417"),
+        ("oxygen_saturation", {"spo2": 101.5}, "101.5"),
+        ("body_temperature", {"temperature": 98.6}, "98.6"),
+    ],
+)
+def test_a_refusal_names_the_limits_never_the_value(
+    kind: str, values: dict[str, float], value: str
+) -> None:
+    """The text becomes a refusal reason, logged and shown to staff: no patient value."""
+    with pytest.raises(InvalidMeasurement, match="outside") as caught:
+        measurement(kind, **values)
+    assert value not in str(caught.value)
+
+
+@pytest.mark.parametrize(
     "component",
     [
         {"code": "spo2", "value": 97, "unit": "percent"},
