@@ -112,3 +112,24 @@ def test_peripheral_options_are_checked_when_the_file_loads(
     assert caught.value.field == "peripherals.1"
     assert message in str(caught.value)
     assert "'second'" in str(caught.value)
+
+
+def test_the_peripherals_guide_example_is_a_valid_device_yaml(tmp_path: Path) -> None:
+    """docs/peripherals.md shows installers every kind of part: it must load as written."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "peripherals.md").read_text()
+    example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["peripherals"] = yaml.safe_load(example)["peripherals"]
+    config = load_config(write(tmp_path, data))
+    drivers = {p.driver for p in config.peripherals}
+    assert drivers == {
+        "blood_pressure",
+        "scale",
+        "thermometer",
+        "pulse_oximeter",
+        "height_measure",
+        "presence_sensor",
+        "help_button",
+        "status_led",
+        "barcode_scanner",
+    }
