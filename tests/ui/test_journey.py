@@ -25,7 +25,7 @@ from healthhub.ui.viewmodels.journey import (
 )
 from healthhub.ui.viewmodels.measurement import MeasureState
 from healthhub.ui.viewmodels.results import ResultItem
-from healthhub.ui.viewmodels.staff import LONG_PRESS_S, Staff
+from healthhub.ui.viewmodels.staff import LONG_PRESS_S, Staff, status_lines
 
 VALID_NHS = "9434765919"
 
@@ -475,3 +475,19 @@ def test_a_scanned_nhs_number_fills_the_identify_screen_and_nothing_else_does() 
     j.on_event(api.Event("scanned", {"text": "943 476 5919"}))
     assert j.nhs_number.digits == VALID_NHS
     assert j.field == IdentifyField.DAY
+
+
+def test_the_staff_screen_shows_each_peripheral_with_its_battery() -> None:
+    report = {
+        "device": "kiosk-1",
+        "site": "practice-a",
+        "link": {"state": "connected"},
+        "outbox": {"depth": 0, "bound": 100},
+        "peripherals": {
+            "bp-cuff": {"state": "waiting", "detail": "looking for the device", "battery": 64},
+            "status-led": {"state": "waiting", "detail": "on", "battery": None},
+        },
+    }
+    lines = status_lines(report, "0.1.0", [])
+    assert "Peripheral bp-cuff: waiting (looking for the device), battery 64%" in lines
+    assert "Peripheral status-led: waiting (on)" in lines

@@ -93,7 +93,9 @@ def status_lines(report: dict[str, Any], ui_version: str, problems: list[str]) -
     ]
     for name, peripheral in sorted(report.get("peripherals", {}).items()):
         detail = f" ({peripheral['detail']})" if peripheral.get("detail") else ""
-        lines.append(f"Peripheral {name}: {peripheral.get('state')}{detail}")
+        battery = peripheral.get("battery")
+        charge = f", battery {battery}%" if isinstance(battery, int) else ""
+        lines.append(f"Peripheral {name}: {peripheral.get('state')}{detail}{charge}")
     versions = report.get("versions", {})
     lines.append(
         f"Versions: agent {versions.get('healthhub', '?')}, UI {ui_version}, "
