@@ -23,6 +23,10 @@ pytestmark = pytest.mark.system
 
 
 def peripheral(config: Path, name: str) -> dict[str, Any]:
+    """What ``healthhub-agent status`` says of one peripheral ({} before the agent's state
+    exists: the status command refuses to create it)."""
+    if not (config.parent / "state" / "outbox.sqlite").exists():
+        return {}
     return dict(agent_status(config)["peripherals"].get(name, {}))
 
 
