@@ -115,6 +115,20 @@ def measurement(kind: str, **values: float | None) -> Measurement:
     return parse_measurement(kind, raw)
 
 
+def _check_pressures(seen: dict[str, Component]) -> None:
+    systolic, diastolic = seen["systolic"].value, seen["diastolic"].value
+    if systolic <= diastolic:
+        raise InvalidMeasurement("blood_pressure: systolic must be above diastolic")
+    mean = seen.get("mean_arterial")
+    # The mean arterial pressure lies between them by definition (an oscillometric monitor
+    # measures it as the pressure of greatest oscillation, between diastolic and systolic);
+    # one outside says the device got the measurement wrong.
+    if mean is not None and not diastolic <= mean.value <= systolic:
+        raise InvalidMeasurement(
+            "blood_pressure: mean_arterial must lie between diastolic and systolic"
+        )
+
+
 def parse_measurement(kind: object, components: object) -> Measurement:
     """Validate a kind and its components as they arrive on the wire."""
     if not isinstance(kind, str) or kind not in KINDS:
@@ -145,7 +159,7 @@ def parse_measurement(kind: object, components: object) -> Measurement:
     missing = [spec.code for spec in KINDS[kind] if spec.required and spec.code not in seen]
     if missing:
         raise InvalidMeasurement(f"{kind}: missing {', '.join(missing)}")
-    if kind == "blood_pressure" and seen["systolic"].value <= seen["diastolic"].value:
-        raise InvalidMeasurement("blood_pressure: systolic must be above diastolic")
+    if kind == "blood_pressure":
+        _check_pressures(seen)
     ordered = tuple(seen[spec.code] for spec in KINDS[kind] if spec.code in seen)
     return Measurement(kind, ordered)

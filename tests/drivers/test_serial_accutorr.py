@@ -25,6 +25,7 @@ from healthhub.drivers.serial.accutorr_monitor import AccutorrMonitor
 
 DEVICES = Path(__file__).resolve().parents[1] / "serial_devices.py"
 MANUAL_EXAMPLE = b"P:--,85,120, 45, 80,000,010,000, 5"  # p. 1-53, "exactly like this"
+PLAUSIBLE = MANUAL_EXAMPLE.replace(b" 45", b" 93")  # the example's mean cannot be real
 
 
 def values(reading: Any) -> dict[str, float]:
@@ -47,14 +48,18 @@ def test_the_manuals_example() -> None:
         status2=0,
         minutes=5,
     )
-    reading = accutorr.decode(MANUAL_EXAMPLE)
-    assert values(reading) == {"systolic": 120, "diastolic": 80, "mean_arterial": 45, "pulse": 85}
+    # The manual's example shows the format, not a real measurement: a mean of 45 with
+    # 120/80 cannot be (the mean lies between diastolic and systolic), so it is refused.
+    with pytest.raises(ImpossibleValue, match="mean_arterial"):
+        accutorr.decode(MANUAL_EXAMPLE)
+    reading = accutorr.decode(PLAUSIBLE)
+    assert values(reading) == {"systolic": 120, "diastolic": 80, "mean_arterial": 93, "pulse": 85}
     assert reading.details == {"minutes_since_measurement": 5}
 
 
 def test_prompts_before_the_echo_are_skipped() -> None:
     assert accutorr.is_patient_line(b">" + MANUAL_EXAMPLE)
-    assert accutorr.decode(b"> " + MANUAL_EXAMPLE).measurement.value("systolic") == 120
+    assert accutorr.decode(b"> " + PLAUSIBLE).measurement.value("systolic") == 120
     assert not accutorr.is_patient_line(b"ACCUTORR PC Interface is ready")
     assert not accutorr.is_patient_line(b"L:100, 85,120, 50,160, 90,110, 60,100, 50")
 
@@ -122,7 +127,7 @@ def test_impossible_values_are_refused_by_the_limits() -> None:
 
 def test_decode_cli_knows_the_monitor() -> None:
     shown = run_cli(
-        "healthhub-agent", "decode", "--driver", "serial.accutorr", MANUAL_EXAMPLE.hex()
+        "healthhub-agent", "decode", "--driver", "serial.accutorr", PLAUSIBLE.hex()
     )
     assert "systolic" in shown.stdout
     assert "120 mm[Hg]" in shown.stdout

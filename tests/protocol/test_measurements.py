@@ -41,6 +41,8 @@ def test_blood_pressure_with_optional_components() -> None:
         ("blood_pressure", {"systolic": 80, "diastolic": 120}, "above diastolic"),
         ("blood_pressure", {"systolic": 420, "diastolic": 80}, "outside"),
         ("blood_pressure", {"systolic": 120}, "missing diastolic"),
+        ("blood_pressure", {"systolic": 120, "diastolic": 80, "mean_arterial": 45}, "between"),
+        ("blood_pressure", {"systolic": 120, "diastolic": 80, "mean_arterial": 121}, "between"),
         ("oxygen_saturation", {"spo2": 101}, "outside"),
         ("body_temperature", {"temperature": 98.6}, "outside"),  # Fahrenheit is not Cel
         ("body_weight", {"weight": 0}, "outside"),
