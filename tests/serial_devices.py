@@ -29,7 +29,9 @@ SIGTERM or SIGINT):
 The ACCUTORR driver never reports the measurement it finds when it connects (it may be an
 earlier patient's): trigger a measurement once the agent shows the peripheral ``waiting``.
 
-:class:`RecordingSink` is a ``ReadingSink`` that keeps what a driver reports, for tests.
+:class:`RecordingSink` is a ``ReadingSink`` that keeps what a driver reports, for tests;
+``running`` (a driver as a task), ``pulled_mid_frame`` (the cable pulled mid-frame) and
+``fuzz_frames`` (a decoder's fuzzing input) are steps the serial tests share.
 """
 
 from __future__ import annotations
@@ -45,9 +47,8 @@ import sys
 import threading
 import time
 import tty
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 # -- the pty --------------------------------------------------------------------------------
@@ -76,12 +77,7 @@ class PtyDevice:
     def __enter__(self) -> PtyDevice:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def unplug(self) -> None:
@@ -336,6 +332,32 @@ async def running(peripheral: Any, sink: RecordingSink) -> AsyncIterator[asyncio
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def pulled_mid_frame(device: PtyDevice, task: asyncio.Task[None], start: bytes) -> None:
+    """Send ``start`` (the first bytes of a frame) byte by byte, pull the cable, and await the
+    driver's ``task``: it must end within 10 s, raising what the driver raises."""
+    device.send(start, chunk=1)
+    device.unplug()
+    await asyncio.wait_for(task, 10)
+
+
+# -- fuzzing a decoder ----------------------------------------------------------------------------
+
+
+def fuzz_frames(
+    blob: bytes, templates: Sequence[bytes], prefixes: Sequence[bytes] = (b"",)
+) -> list[bytes]:
+    """Frames to fuzz a decoder with: ``blob`` behind each of ``prefixes``, and, for a blob
+    that is not empty, the template its first byte picks with its further bytes written over
+    it as (position, value) pairs, whole and cut at a length its last byte picks."""
+    frames = [prefix + blob for prefix in prefixes]
+    if blob:
+        template = bytearray(templates[blob[0] % len(templates)])
+        for pos, value in zip(blob[1::2], blob[2::2], strict=False):
+            template[pos % len(template)] = value
+        frames += [bytes(template), bytes(template[: blob[-1] % (len(template) + 1)])]
+    return frames
 
 
 # -- a sink that records ------------------------------------------------------------------------

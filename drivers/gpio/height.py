@@ -33,19 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from contextlib import AbstractContextManager, ExitStack
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from healthhub.drivers.base import (
-    DriverReading,
-    Peripheral,
-    PeripheralSpec,
-    PeripheralState,
-    ReadingSink,
-)
+from healthhub.drivers.base import DriverReading, PeripheralSpec, PeripheralState
 from healthhub.drivers.errors import DriverConfigError, TransientDriverError
 from healthhub.drivers.gpio.height_samples import (
     MAX_RANGE_CM,
@@ -53,9 +46,9 @@ from healthhub.drivers.gpio.height_samples import (
     Refusal,
     height_from,
 )
-from healthhub.drivers.gpio.peripheral import GpioPeripheral
+from healthhub.drivers.gpio.peripheral import GpioPeripheral, RunContext, Simulated
 from healthhub.drivers.gpio.pin_factory import PinName, check_pins, hop, opening
-from healthhub.drivers.options import Options, parse_options
+from healthhub.drivers.options import Options
 from healthhub.drivers.registry import register
 
 #: Pin factories that time the echo's edges well enough: lgpio stamps each edge in the
@@ -99,30 +92,19 @@ class HeightOptions(Options):
 
 
 class HeightMeasure(GpioPeripheral):
+    options_model = HeightOptions
     options: HeightOptions
 
-    def __init__(
-        self,
-        spec: PeripheralSpec,
-        *,
-        pin_factory: Any = None,
-        options_model: type[HeightOptions] = HeightOptions,
-    ) -> None:
-        self.options = parse_options(spec, options_model)
-        super().__init__(spec, self.options.pin_factory, pin_factory)
+    def __init__(self, spec: PeripheralSpec, *, pin_factory: Any = None) -> None:
+        super().__init__(spec, pin_factory=pin_factory)
         self._requested = asyncio.Event()
         self._idle: list[Any] = []  # gpiozero devices holding the pins between measurements
 
     def request_measurement(self) -> None:
         self._requested.set()
 
-    def open(
-        self,
-        factory: Any,
-        loop: asyncio.AbstractEventLoop,
-        sink: ReadingSink,
-        devices: ExitStack,
-    ) -> str:
+    def open(self, run: RunContext) -> str:
+        factory = run.factory
         modules = {kind.__module__ for kind in type(factory).__mro__}
         if not modules & TIMED_FACTORY_MODULES:
             raise DriverConfigError(
@@ -132,7 +114,7 @@ class HeightMeasure(GpioPeripheral):
             )
         check_pins(self.spec, factory, echo=self.options.echo, trigger=self.options.trigger)
         self._hold_pins(factory)
-        devices.callback(self._release_pins)
+        run.devices.callback(self._release_pins)
         return ""
 
     def _hold_pins(self, factory: Any) -> None:
@@ -159,13 +141,14 @@ class HeightMeasure(GpioPeripheral):
         for device in idle:
             device.close()
 
-    async def serve(self, factory: Any, sink: ReadingSink) -> None:
+    async def serve(self, run: RunContext) -> None:
+        sink = run.sink
         while True:
             await self._requested.wait()
             self._requested.clear()
             sink.state(self.name, PeripheralState.MEASURING)
             self.before_measurement()
-            readings = await self._sample(factory)
+            readings = await self._sample(run.factory)
             outcome = height_from(readings, self.options.geometry())
             if isinstance(outcome, Refusal):
                 sink.refused(self.name, outcome.reason)
@@ -252,31 +235,21 @@ class SimulatedHeightOptions(HeightOptions):
     script: list[SceneStep] = Field(default_factory=list, max_length=1000)
 
 
-class SimulatedHeightMeasure(HeightMeasure):
+class SimulatedHeightMeasure(Simulated, HeightMeasure):
+    options_model = SimulatedHeightOptions
     options: SimulatedHeightOptions
 
     def __init__(self, spec: PeripheralSpec) -> None:
-        super().__init__(spec, options_model=SimulatedHeightOptions)
+        super().__init__(spec)
         self._script = list(self.options.script)
         self._scene: SceneStep = "nobody"
         self._sway = itertools.cycle((-0.5, 0.5))
 
-    def pin_factory(self) -> AbstractContextManager[Any]:
-        from healthhub.drivers.gpio.mock_pins import owned_mock_factory
-
-        return owned_mock_factory()
-
-    def open(
-        self,
-        factory: Any,
-        loop: asyncio.AbstractEventLoop,
-        sink: ReadingSink,
-        devices: ExitStack,
-    ) -> str:
+    def open(self, run: RunContext) -> str:
         from healthhub.drivers.gpio.mock_pins import ultrasonic_pins
 
-        ultrasonic_pins(factory, self.options.echo, self.options.trigger, self._distance)
-        return super().open(factory, loop, sink, devices)
+        ultrasonic_pins(run.factory, self.options.echo, self.options.trigger, self._distance)
+        return super().open(run)
 
     def before_measurement(self) -> None:
         self._scene = self._script.pop(0) if self._script else "nobody"
@@ -293,11 +266,5 @@ class SimulatedHeightMeasure(HeightMeasure):
         return max(0.0, self.options.mount_height_cm - scene.height_cm + sway)
 
 
-@register("height_measure", "gpio")
-def _gpio(spec: PeripheralSpec) -> Peripheral:
-    return HeightMeasure(spec)
-
-
-@register("height_measure", "gpio_simulator")
-def _simulator(spec: PeripheralSpec) -> Peripheral:
-    return SimulatedHeightMeasure(spec)
+register("height_measure", "gpio")(HeightMeasure)
+register("height_measure", "gpio_simulator")(SimulatedHeightMeasure)

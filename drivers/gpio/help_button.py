@@ -19,32 +19,14 @@ press held ``for_s`` seconds after ``after_s``), once or with ``repeat: true``.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from contextlib import AbstractContextManager, ExitStack
-from typing import Any
-
 from pydantic import Field
 
-from healthhub.drivers.base import (
-    Peripheral,
-    PeripheralSpec,
-    PeripheralState,
-    ReadingSink,
-    Signal,
-)
-from healthhub.drivers.gpio import pulse_script
-from healthhub.drivers.gpio.hold_off import Clock, HoldOff
-from healthhub.drivers.gpio.peripheral import GpioPeripheral
-from healthhub.drivers.gpio.pin_factory import (
-    FactoryName,
-    PinName,
-    check_pins,
-    hop,
-    opening,
-)
-from healthhub.drivers.gpio.pulse_script import PulseStep
-from healthhub.drivers.options import Options, parse_options
+from healthhub.drivers.base import PeripheralState, ReadingSink, Signal
+from healthhub.drivers.gpio.peripheral import RunContext
+from healthhub.drivers.gpio.pin_factory import FactoryName, PinName, check_pins, hop, opening
+from healthhub.drivers.gpio.pulse_script import ScriptOptions
+from healthhub.drivers.gpio.signal_input import ScriptedInput, SignalInput
+from healthhub.drivers.options import Options
 from healthhub.drivers.registry import register
 
 #: gpiozero's ``Button`` runs a hold thread that ``close()`` joins; it waits ``hold_time`` for a
@@ -62,55 +44,37 @@ class HelpButtonOptions(Options):
     pin_factory: FactoryName | None = None
 
 
-class SimulatedHelpButtonOptions(HelpButtonOptions):
+class SimulatedHelpButtonOptions(ScriptOptions, HelpButtonOptions):
     pin: PinName = 27
-    script: list[PulseStep] = Field(default_factory=list, max_length=pulse_script.SCRIPT_LIMIT)
-    repeat: bool = False
 
 
-class HelpButton(GpioPeripheral):
+class HelpButton(SignalInput):
+    options_model = HelpButtonOptions
     options: HelpButtonOptions
+    signal = Signal.HELP_REQUESTED
+    pressed_at_start = False
 
-    def __init__(
-        self,
-        spec: PeripheralSpec,
-        *,
-        pin_factory: Any = None,
-        clock: Clock = time.monotonic,
-        options_model: type[HelpButtonOptions] = HelpButtonOptions,
-    ) -> None:
-        self.options = parse_options(spec, options_model)
-        super().__init__(spec, self.options.pin_factory, pin_factory)
-        self.hold_off = HoldOff(self.options.hold_off_s, clock)
-        self.pressed_at_start = False
+    @property
+    def interval_s(self) -> float:
+        return self.options.hold_off_s
 
-    def open(
-        self,
-        factory: Any,
-        loop: asyncio.AbstractEventLoop,
-        sink: ReadingSink,
-        devices: ExitStack,
-    ) -> str:
+    def open(self, run: RunContext) -> str:
         from gpiozero import Button
 
-        check_pins(self.spec, factory, pin=self.options.pin)
+        check_pins(self.spec, run.factory, pin=self.options.pin)
         with opening(self.spec, pin=self.options.pin, pull_up=self.options.pull_up):
             button = Button(
                 self.options.pin,
                 pull_up=self.options.pull_up,
                 bounce_time=self.options.bounce_time_s,
                 hold_time=CLOSE_WAIT_S,
-                pin_factory=factory,
+                pin_factory=run.factory,
             )
-        devices.callback(button.close)
-        button.when_pressed = hop(loop, lambda: self._pressed(sink))
-        button.when_released = hop(loop, lambda: self._released(sink))
+        run.devices.callback(button.close)
+        button.when_pressed = hop(run.loop, lambda: self.raise_signal(run.sink))
+        button.when_released = hop(run.loop, lambda: self._released(run.sink))
         self.pressed_at_start = bool(button.is_pressed)
         return PRESSED_AT_START if self.pressed_at_start else ""
-
-    def _pressed(self, sink: ReadingSink) -> None:
-        if self.hold_off.allow():
-            sink.signal(self.name, Signal.HELP_REQUESTED)
 
     def _released(self, sink: ReadingSink) -> None:
         if self.pressed_at_start:  # it was held after all: the warning no longer holds
@@ -118,35 +82,10 @@ class HelpButton(GpioPeripheral):
             sink.state(self.name, PeripheralState.WAITING)
 
 
-class SimulatedHelpButton(HelpButton):
+class SimulatedHelpButton(ScriptedInput, HelpButton):
+    options_model = SimulatedHelpButtonOptions
     options: SimulatedHelpButtonOptions
 
-    def __init__(self, spec: PeripheralSpec, *, clock: Clock = time.monotonic) -> None:
-        super().__init__(spec, clock=clock, options_model=SimulatedHelpButtonOptions)
 
-    def pin_factory(self) -> AbstractContextManager[Any]:
-        from healthhub.drivers.gpio.mock_pins import owned_mock_factory
-
-        return owned_mock_factory()
-
-    async def serve(self, factory: Any, sink: ReadingSink) -> None:
-        pin = factory.pin(self.options.pin)
-
-        def drive(pressed: bool) -> None:
-            if pressed != self.options.pull_up:  # with a pull-up a press pulls the pin low
-                pin.drive_high()
-            else:
-                pin.drive_low()
-
-        await pulse_script.play(self.options.script, drive, repeat=self.options.repeat)
-        await super().serve(factory, sink)
-
-
-@register("help_button", "gpio")
-def _gpio(spec: PeripheralSpec) -> Peripheral:
-    return HelpButton(spec)
-
-
-@register("help_button", "simulator")
-def _simulator(spec: PeripheralSpec) -> Peripheral:
-    return SimulatedHelpButton(spec)
+register("help_button", "gpio")(HelpButton)
+register("help_button", "simulator")(SimulatedHelpButton)

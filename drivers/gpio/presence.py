@@ -16,26 +16,14 @@ its output), ``queue_len`` (1), ``sample_rate_hz`` (10), ``threshold`` (0.5),
 
 from __future__ import annotations
 
-import asyncio
-import time
-from contextlib import AbstractContextManager, ExitStack
-from typing import Any
-
 from pydantic import Field
 
-from healthhub.drivers.base import Peripheral, PeripheralSpec, ReadingSink, Signal
-from healthhub.drivers.gpio import pulse_script
-from healthhub.drivers.gpio.hold_off import Clock, HoldOff
-from healthhub.drivers.gpio.peripheral import GpioPeripheral
-from healthhub.drivers.gpio.pin_factory import (
-    FactoryName,
-    PinName,
-    check_pins,
-    hop,
-    opening,
-)
-from healthhub.drivers.gpio.pulse_script import PulseStep
-from healthhub.drivers.options import Options, parse_options
+from healthhub.drivers.base import ReadingSink, Signal
+from healthhub.drivers.gpio.peripheral import RunContext
+from healthhub.drivers.gpio.pin_factory import FactoryName, PinName, check_pins, hop, opening
+from healthhub.drivers.gpio.pulse_script import ScriptOptions
+from healthhub.drivers.gpio.signal_input import ScriptedInput, SignalInput
+from healthhub.drivers.options import Options
 from healthhub.drivers.registry import register
 
 
@@ -49,39 +37,25 @@ class PresenceOptions(Options):
     pin_factory: FactoryName | None = None
 
 
-class SimulatedPresenceOptions(PresenceOptions):
+class SimulatedPresenceOptions(ScriptOptions, PresenceOptions):
     pin: PinName = 4
-    script: list[PulseStep] = Field(default_factory=list, max_length=pulse_script.SCRIPT_LIMIT)
-    repeat: bool = False
 
 
-class PresenceSensor(GpioPeripheral):
+class PresenceSensor(SignalInput):
+    options_model = PresenceOptions
     options: PresenceOptions
+    signal = Signal.PRESENCE
+    #: Whether the sensor sees someone now (as its last event said).
+    in_view = False
 
-    def __init__(
-        self,
-        spec: PeripheralSpec,
-        *,
-        pin_factory: Any = None,
-        clock: Clock = time.monotonic,
-        options_model: type[PresenceOptions] = PresenceOptions,
-    ) -> None:
-        self.options = parse_options(spec, options_model)
-        super().__init__(spec, self.options.pin_factory, pin_factory)
-        self.hold_off = HoldOff(self.options.min_interval_s, clock)
-        #: Whether the sensor sees someone now (as its last event said).
-        self.in_view = False
+    @property
+    def interval_s(self) -> float:
+        return self.options.min_interval_s
 
-    def open(
-        self,
-        factory: Any,
-        loop: asyncio.AbstractEventLoop,
-        sink: ReadingSink,
-        devices: ExitStack,
-    ) -> str:
+    def open(self, run: RunContext) -> str:
         from gpiozero import MotionSensor
 
-        check_pins(self.spec, factory, pin=self.options.pin)
+        check_pins(self.spec, run.factory, pin=self.options.pin)
         with opening(self.spec, pin=self.options.pin):
             sensor = MotionSensor(
                 self.options.pin,
@@ -89,57 +63,31 @@ class PresenceSensor(GpioPeripheral):
                 queue_len=self.options.queue_len,
                 sample_rate=self.options.sample_rate_hz,
                 threshold=self.options.threshold,
-                pin_factory=factory,
+                pin_factory=run.factory,
             )
-        devices.callback(sensor.close)
-        sensor.when_motion = hop(loop, lambda: self._motion(sink))
-        sensor.when_no_motion = hop(loop, self._no_motion)
+        run.devices.callback(sensor.close)
+        sensor.when_motion = hop(run.loop, lambda: self._motion(run.sink))
+        sensor.when_no_motion = hop(run.loop, self._no_motion)
         # A smoothed input takes its first full queue as its starting state and fires no
         # event for it, so someone already in view at start would never be signalled. Start
         # from "no motion" instead (``_fire_events`` is gpiozero's documented hook for a
         # device's state changes); a race with the first sample at worst repeats a signal,
         # which the rate limit folds.
-        sensor._fire_events(factory.ticks(), False)
+        sensor._fire_events(run.factory.ticks(), False)
         return ""
 
     def _motion(self, sink: ReadingSink) -> None:
         self.in_view = True
-        if self.hold_off.allow():
-            sink.signal(self.name, Signal.PRESENCE)
+        self.raise_signal(sink)
 
     def _no_motion(self) -> None:
         self.in_view = False
 
 
-class SimulatedPresenceSensor(PresenceSensor):
+class SimulatedPresenceSensor(ScriptedInput, PresenceSensor):
+    options_model = SimulatedPresenceOptions
     options: SimulatedPresenceOptions
 
-    def __init__(self, spec: PeripheralSpec, *, clock: Clock = time.monotonic) -> None:
-        super().__init__(spec, clock=clock, options_model=SimulatedPresenceOptions)
 
-    def pin_factory(self) -> AbstractContextManager[Any]:
-        from healthhub.drivers.gpio.mock_pins import owned_mock_factory
-
-        return owned_mock_factory()
-
-    async def serve(self, factory: Any, sink: ReadingSink) -> None:
-        pin = factory.pin(self.options.pin)
-
-        def drive(active: bool) -> None:
-            if active != self.options.pull_up:  # with a pull-up the output is active low
-                pin.drive_high()
-            else:
-                pin.drive_low()
-
-        await pulse_script.play(self.options.script, drive, repeat=self.options.repeat)
-        await super().serve(factory, sink)
-
-
-@register("presence_sensor", "gpio")
-def _gpio(spec: PeripheralSpec) -> Peripheral:
-    return PresenceSensor(spec)
-
-
-@register("presence_sensor", "simulator")
-def _simulator(spec: PeripheralSpec) -> Peripheral:
-    return SimulatedPresenceSensor(spec)
+register("presence_sensor", "gpio")(PresenceSensor)
+register("presence_sensor", "simulator")(SimulatedPresenceSensor)

@@ -20,6 +20,15 @@ class PulseStep(Options):
     for_s: float = Field(default=0.5, gt=0, le=600)
 
 
+class ScriptOptions(Options):
+    """What a simulated input's options add: the ``script`` it plays, once or with ``repeat``.
+
+    List it first among the bases, so that these options come after the family's own."""
+
+    script: list[PulseStep] = Field(default_factory=list, max_length=SCRIPT_LIMIT)
+    repeat: bool = False
+
+
 async def play(steps: list[PulseStep], drive: Callable[[bool], None], *, repeat: bool) -> None:
     """Play ``steps`` through ``drive(active)``; returns when done (never, with ``repeat``)."""
     while True:

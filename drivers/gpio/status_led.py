@@ -23,18 +23,16 @@ a ``MockFactory`` (its pin's bounded state history is the LED).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from healthhub.drivers.base import Peripheral, PeripheralSpec, PeripheralState, ReadingSink
-from healthhub.drivers.gpio.peripheral import GpioPeripheral
+from healthhub.drivers.base import PeripheralSpec, PeripheralState, ReadingSink
+from healthhub.drivers.gpio.peripheral import GpioPeripheral, RunContext, Simulated
 from healthhub.drivers.gpio.pin_factory import FactoryName, PinName, check_pins, opening
-from healthhub.drivers.options import Options, parse_options
+from healthhub.drivers.options import Options
 from healthhub.drivers.registry import register
 
 log = logging.getLogger(__name__)
@@ -80,17 +78,11 @@ def lamp_for(link: str | None, options: StatusLedOptions) -> Lamp:
 
 
 class StatusLed(GpioPeripheral):
+    options_model = StatusLedOptions
     options: StatusLedOptions
 
-    def __init__(
-        self,
-        spec: PeripheralSpec,
-        *,
-        pin_factory: Any = None,
-        options_model: type[StatusLedOptions] = StatusLedOptions,
-    ) -> None:
-        self.options = parse_options(spec, options_model)
-        super().__init__(spec, self.options.pin_factory, pin_factory)
+    def __init__(self, spec: PeripheralSpec, *, pin_factory: Any = None) -> None:
+        super().__init__(spec, pin_factory=pin_factory)
         self._link: str | None = None
         self._led: Any = None
         self._sink: ReadingSink | None = None
@@ -104,21 +96,17 @@ class StatusLed(GpioPeripheral):
         if self._led is not None:
             self._apply()
 
-    def open(
-        self,
-        factory: Any,
-        loop: asyncio.AbstractEventLoop,
-        sink: ReadingSink,
-        devices: ExitStack,
-    ) -> str:
+    def open(self, run: RunContext) -> str:
         from gpiozero import LED
 
-        check_pins(self.spec, factory, pin=self.options.pin)
+        check_pins(self.spec, run.factory, pin=self.options.pin)
         with opening(self.spec, pin=self.options.pin):
-            led = LED(self.options.pin, active_high=self.options.active_high, pin_factory=factory)
-        devices.callback(self._close)
+            led = LED(
+                self.options.pin, active_high=self.options.active_high, pin_factory=run.factory
+            )
+        run.devices.callback(self._close)
         self._led = led
-        self._sink = sink
+        self._sink = run.sink
         self._apply()
         return self.lamp.describe() if self.lamp is not None else ""
 
@@ -143,23 +131,10 @@ class StatusLed(GpioPeripheral):
             self._sink.state(self.name, PeripheralState.WAITING, lamp.describe())
 
 
-class SimulatedStatusLed(StatusLed):
+class SimulatedStatusLed(Simulated, StatusLed):
+    options_model = SimulatedStatusLedOptions
     options: SimulatedStatusLedOptions
 
-    def __init__(self, spec: PeripheralSpec) -> None:
-        super().__init__(spec, options_model=SimulatedStatusLedOptions)
 
-    def pin_factory(self) -> AbstractContextManager[Any]:
-        from healthhub.drivers.gpio.mock_pins import owned_mock_factory
-
-        return owned_mock_factory()
-
-
-@register("status_led", "gpio")
-def _gpio(spec: PeripheralSpec) -> Peripheral:
-    return StatusLed(spec)
-
-
-@register("status_led", "simulator")
-def _simulator(spec: PeripheralSpec) -> Peripheral:
-    return SimulatedStatusLed(spec)
+register("status_led", "gpio")(StatusLed)
+register("status_led", "simulator")(SimulatedStatusLed)

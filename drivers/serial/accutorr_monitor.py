@@ -29,7 +29,7 @@ from healthhub.drivers.base import PeripheralSpec, PeripheralState, ReadingSink
 from healthhub.drivers.options import parse_options
 from healthhub.drivers.registry import register
 from healthhub.drivers.serial import accutorr
-from healthhub.drivers.serial.peripheral import IMPLAUSIBLE, FrameReader, SerialPeripheral
+from healthhub.drivers.serial.peripheral import FrameReader, SerialPeripheral
 from healthhub.drivers.serial.port import SerialPort, SerialPortOptions
 
 
@@ -40,15 +40,10 @@ class AccutorrOptions(SerialPortOptions):
     max_age_min: int = Field(2, ge=0, le=60)
 
 
-class AccutorrMonitor(SerialPeripheral):
+class AccutorrMonitor(SerialPeripheral[AccutorrOptions]):
     def __init__(self, spec: PeripheralSpec) -> None:
-        self.settings = parse_options(spec, AccutorrOptions)
-        super().__init__(spec, self.settings, accutorr.FRAMER)
-        self._poll_now = asyncio.Event()
+        super().__init__(spec, parse_options(spec, AccutorrOptions), accutorr.FRAMER)
         self._last: accutorr.PatientData | None = None
-
-    def request_measurement(self) -> None:
-        self._poll_now.set()
 
     async def serve(self, reader: FrameReader, port: SerialPort, sink: ReadingSink) -> None:
         self._last = None  # a new connection: the next answer is the baseline
@@ -74,10 +69,10 @@ class AccutorrMonitor(SerialPeripheral):
     async def _pause(self) -> None:
         try:
             async with asyncio.timeout(self.settings.poll_s):
-                await self._poll_now.wait()
+                await self.requested.wait()
         except TimeoutError:
             pass
-        self._poll_now.clear()
+        self.requested.clear()
 
     async def _answer(self, reader: FrameReader) -> accutorr.PatientData | None:
         """The next answer to ``P`` within ``response_s``; other lines (the ready banner,
@@ -107,17 +102,7 @@ class AccutorrMonitor(SerialPeripheral):
             return
         if data.minutes is None or data.minutes > self.settings.max_age_min:
             return
-        try:
-            decoded = accutorr.reading(data)
-        except accutorr.NoMeasurement:
-            return
-        except errors.ImpossibleValue:
-            sink.refused(self.name, IMPLAUSIBLE)
-            return
-        except errors.NotAValue as exc:
-            sink.refused(self.name, str(exc))
-            return
-        await self.deliver(sink, decoded)
+        await self.report(sink, accutorr.reading, data, accutorr.NoMeasurement)
 
 
 @register("blood_pressure", "serial.accutorr")

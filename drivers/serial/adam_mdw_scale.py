@@ -28,7 +28,7 @@ from healthhub.drivers.base import PeripheralSpec, PeripheralState, ReadingSink
 from healthhub.drivers.options import parse_options
 from healthhub.drivers.registry import register
 from healthhub.drivers.serial import adam_mdw
-from healthhub.drivers.serial.peripheral import IMPLAUSIBLE, FrameReader, SerialPeripheral
+from healthhub.drivers.serial.peripheral import FrameReader, Outcome, SerialPeripheral
 from healthhub.drivers.serial.port import SerialPort, SerialPortOptions
 
 
@@ -41,17 +41,12 @@ class AdamMdwOptions(SerialPortOptions):
     stable_frames: int = Field(5, ge=2, le=50)
 
 
-class AdamMdwScale(SerialPeripheral):
+class AdamMdwScale(SerialPeripheral[AdamMdwOptions]):
     def __init__(self, spec: PeripheralSpec) -> None:
-        self.settings = parse_options(spec, AdamMdwOptions)
-        super().__init__(spec, self.settings, adam_mdw.FRAMER)
-        self._requested = asyncio.Event()
+        super().__init__(spec, parse_options(spec, AdamMdwOptions), adam_mdw.FRAMER)
         self._weighing_done = False  # continuous mode: this weighing already gave its reading
         self._run_length = 0
         self._last_key: tuple[object, ...] | None = None
-
-    def request_measurement(self) -> None:
-        self._requested.set()
 
     async def serve(self, reader: FrameReader, port: SerialPort, sink: ReadingSink) -> None:
         if self.settings.mode != "command":
@@ -59,12 +54,12 @@ class AdamMdwScale(SerialPeripheral):
             return
         sink.state(self.name, PeripheralState.WAITING)
         while True:
-            await self._requested.wait()
+            await self.requested.wait()
             sink.state(self.name, PeripheralState.MEASURING)
             detail = await self._weigh(reader, port, sink)
             # A request made during this weighing is answered by it, not by a second one
             # (which would weigh the same patient twice).
-            self._requested.clear()
+            self.requested.clear()
             sink.state(self.name, PeripheralState.WAITING, detail)
 
     async def _weigh(self, reader: FrameReader, port: SerialPort, sink: ReadingSink) -> str:
@@ -83,33 +78,23 @@ class AdamMdwScale(SerialPeripheral):
                 continue
             silent = 0
             outcome = await self._judge(frame, sink)
-            if outcome != "again":
+            if outcome != "pending":
                 return outcome
             await asyncio.sleep(self.settings.retry_s)
         return f"no stable weight after {self.settings.attempts} attempts"
 
-    async def _judge(self, frame: bytes, sink: ReadingSink) -> str:
-        """``again``, or the outcome of a weighing: ``taken`` / ``refused``."""
+    async def _judge(self, frame: bytes, sink: ReadingSink) -> Outcome:
+        """``pending`` (ask again: a bad answer, or no stable weight yet), or the outcome of
+        a weighing: ``taken`` / ``refused``."""
         try:
             parsed = adam_mdw.parse(frame)
         except errors.FrameError as exc:
             self.bad_frame(type(exc).__name__)
-            return "again"
+            return "pending"
         if parsed.kind != "weight":
             self.bad_frame(f"answer {parsed.kind} to W")
-            return "again"
-        try:
-            decoded = adam_mdw.reading(parsed)
-        except adam_mdw.NotSettled:
-            return "again"
-        except errors.ImpossibleValue:
-            sink.refused(self.name, IMPLAUSIBLE)
-            return "refused"
-        except errors.NotAValue as exc:
-            sink.refused(self.name, str(exc))
-            return "refused"
-        await self.deliver(sink, decoded)
-        return "taken"
+            return "pending"
+        return await self.report(sink, adam_mdw.reading, parsed, adam_mdw.NotSettled)
 
     async def handle_frame(self, frame: bytes, sink: ReadingSink) -> None:
         """Print and continuous modes: frames the scale sends by itself."""
@@ -123,18 +108,9 @@ class AdamMdwScale(SerialPeripheral):
             return
         if self.settings.mode == "continuous" and not self._settled(parsed):
             return
-        try:
-            decoded = adam_mdw.reading(parsed)
-        except adam_mdw.NotSettled:
+        outcome = await self.report(sink, adam_mdw.reading, parsed, adam_mdw.NotSettled)
+        if outcome == "pending":
             self._weighing_done = False  # platform empty: the next weighing may begin
-            return
-        except errors.ImpossibleValue:
-            sink.refused(self.name, IMPLAUSIBLE)
-            return
-        except errors.NotAValue as exc:
-            sink.refused(self.name, str(exc))
-            return
-        await self.deliver(sink, decoded)
 
     def _settled(self, parsed: adam_mdw.MdwFrame) -> bool:
         """Continuous mode: True once per weighing, when the same frame came

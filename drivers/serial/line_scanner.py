@@ -48,11 +48,11 @@ def code_text(line: bytes, max_length: int = MAX_CODE) -> str:
     return text
 
 
-class LineScanner(SerialPeripheral):
+class LineScanner(SerialPeripheral[LineScannerOptions]):
     def __init__(self, spec: PeripheralSpec) -> None:
-        self.settings = parse_options(spec, LineScannerOptions)
+        settings = parse_options(spec, LineScannerOptions)
         # A UTF-8 character takes up to 4 bytes: the byte bound covers max_length characters.
-        super().__init__(spec, self.settings, LineFramer(max_frame=4 * self.settings.max_length))
+        super().__init__(spec, settings, LineFramer(max_frame=4 * settings.max_length))
         self.dropped = 0
 
     async def handle_frame(self, frame: bytes, sink: ReadingSink) -> None:

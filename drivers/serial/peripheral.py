@@ -12,7 +12,7 @@ What happens to a frame, the same for every device:
 - noise and frames that fail their checks are counted (``bad_frames``, ``noise_bytes``)
   and dropped; the state does not change, because one bad frame says nothing of the next;
 - a value the device flags as not a reading, or that cannot be real, goes to
-  ``sink.refused`` with a reason that holds no patient value;
+  ``sink.refused`` with a reason that holds no patient value (:meth:`~SerialPeripheral.report`);
 - a reading goes to ``await sink.reading(...)``, which returns once it is committed (the
   backpressure a fast device needs).
 
@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Generic, Literal, TypeVar
 
 from healthhub.drivers.base import (
     DriverReading,
@@ -33,6 +35,7 @@ from healthhub.drivers.base import (
     ReadingSink,
 )
 from healthhub.drivers.decoded import DecodedReading
+from healthhub.drivers.errors import ImpossibleValue, NotAValue
 from healthhub.drivers.serial.framing import Framer
 from healthhub.drivers.serial.port import SerialPort, SerialPortOptions
 
@@ -41,6 +44,12 @@ log = logging.getLogger(__name__)
 #: A value-free reason for a value outside the protocol's plausibility limits: the
 #: limits' own message (``checked``) quotes the value, which may not reach a log.
 IMPLAUSIBLE = "a value outside what a person can measure (not taken)"
+
+#: What became of a value offered with :meth:`SerialPeripheral.report`.
+Outcome = Literal["taken", "refused", "pending"]
+
+OptionsT = TypeVar("OptionsT", bound=SerialPortOptions)
+DataT = TypeVar("DataT")
 
 
 class FrameReader:
@@ -95,18 +104,25 @@ class FrameReader:
         self._buffer.clear()
 
 
-class SerialPeripheral(Peripheral):
-    """A device on a serial port; subclasses give the framer and what frames mean."""
+class SerialPeripheral(Peripheral, Generic[OptionsT]):
+    """A device on a serial port; subclasses give their parsed options (:attr:`settings`),
+    the framer and what frames mean."""
 
-    def __init__(self, spec: PeripheralSpec, options: SerialPortOptions, framer: Framer) -> None:
+    def __init__(self, spec: PeripheralSpec, settings: OptionsT, framer: Framer) -> None:
         super().__init__(spec)
-        self.options = options
+        self.settings = settings
         self.framer = framer
         self.bad_frames = 0
         self.reader: FrameReader | None = None  # while running: its counters are telemetry
+        #: Set by :meth:`request_measurement`; a device that can be told to measure waits
+        #: on it, the others never look.
+        self.requested = asyncio.Event()
+
+    def request_measurement(self) -> None:
+        self.requested.set()
 
     async def run(self, sink: ReadingSink) -> None:
-        port = SerialPort.open(self.options)
+        port = SerialPort.open(self.settings)
         async with port:
             self.reader = FrameReader(port, self.framer)
             await self.serve(self.reader, port, sink)
@@ -127,6 +143,27 @@ class SerialPeripheral(Peripheral):
         self.bad_frames += 1
         log.debug("peripheral %s: frame dropped: %s", self.name, reason)
 
-    async def deliver(self, sink: ReadingSink, decoded: DecodedReading) -> None:
+    async def report(
+        self,
+        sink: ReadingSink,
+        reading: Callable[[DataT], DecodedReading],
+        data: DataT,
+        pending: type[NotAValue],
+    ) -> Outcome:
+        """Deliver ``reading(data)`` (``taken``), or refuse what is not a reading
+        (``refused``): a value the device flags, with its value-free reason, or one that
+        cannot be real, with :data:`IMPLAUSIBLE`. ``pending`` is the device's "no reading
+        yet" (nothing measured, a weight not settled): neither delivered nor refused."""
+        try:
+            decoded = reading(data)
+        except pending:
+            return "pending"
+        except ImpossibleValue:
+            sink.refused(self.name, IMPLAUSIBLE)
+            return "refused"
+        except NotAValue as exc:
+            sink.refused(self.name, str(exc))
+            return "refused"
         taken_at = decoded.taken_at or datetime.now(UTC)
         await sink.reading(self.name, DriverReading(decoded.measurement, taken_at, decoded.notes))
+        return "taken"

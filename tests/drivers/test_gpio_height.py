@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
 
 import pytest
-from gpiozero import Device, DistanceSensor
+from gpiozero import DistanceSensor
 from gpiozero.exc import GPIOPinInUse
 from gpiozero.pins.mock import MockFactory
 
 from healthhub.drivers import registry
-from healthhub.drivers.base import (
-    DriverReading,
-    Peripheral,
-    PeripheralSpec,
-    PeripheralState,
-    Signal,
-)
+from healthhub.drivers.base import Peripheral, PeripheralSpec, PeripheralState
 from healthhub.drivers.errors import DriverConfigError, TransientDriverError
 from healthhub.drivers.gpio import height_samples
 from healthhub.drivers.gpio.height import HeightMeasure
 from healthhub.drivers.gpio.height_samples import Geometry
 from healthhub.drivers.gpio.mock_pins import EchoingTriggerPin, ultrasonic_pins
+from tests.drivers import gpio_support
+from tests.drivers.gpio_support import MeasurementSink, from_registry
 
-# gpiozero warns on every DistanceSensor that is not on pigpio (lgpio stamps edges in the
-# kernel and mock pins exactly, so the advice does not apply here) and on every lost echo
-# (which some of these tests lose on purpose).
 pytestmark = [
+    pytest.mark.usefixtures("no_global_pin_factory"),
+    # gpiozero warns on every DistanceSensor that is not on pigpio (lgpio stamps edges in the
+    # kernel and mock pins exactly, so the advice does not apply here) and on every lost echo
+    # (which some of these tests lose on purpose).
     pytest.mark.filterwarnings("ignore::gpiozero.exc.PWMSoftwareFallback"),
     pytest.mark.filterwarnings("ignore::gpiozero.exc.DistanceSensorNoEcho"),
 ]
@@ -38,64 +35,10 @@ ECHO, TRIGGER = 24, 23
 MOUNT_CM = 220.0
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.states: list[tuple[PeripheralState, str]] = []
-        self.readings: list[DriverReading] = []
-        self.refusals: list[str] = []
-
-    @property
-    def now(self) -> PeripheralState | None:
-        return self.states[-1][0] if self.states else None
-
-    async def reading(self, peripheral: str, reading: DriverReading) -> None:
-        self.readings.append(reading)
-
-    def refused(self, peripheral: str, reason: str) -> None:
-        self.refusals.append(reason)
-
-    def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
-        self.states.append((state, detail))
-
-    def battery(self, peripheral: str, percent: int) -> None:
-        raise AssertionError("no battery")
-
-    def signal(self, peripheral: str, signal: Signal, text: str = "") -> None:
-        raise AssertionError("a height measure signals nothing")
-
-    def outcomes(self) -> int:
-        return len(self.readings) + len(self.refusals)
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(15):  # a bound against a hang, not a timing assertion
-            while not predicate():
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
-
-
-@asynccontextmanager
-async def running(peripheral: Peripheral, sink: Sink) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(peripheral.run(sink))
-    await until(lambda: task.done() or PeripheralState.WAITING in dict(sink.states), "waiting")
-    if task.done():
-        task.result()
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-@pytest.fixture(autouse=True)
-def _no_global_pin_factory() -> Iterator[None]:
-    """Tests pass a factory per device; none may leave gpiozero's global one set."""
-    assert Device.pin_factory is None
-    yield
-    assert Device.pin_factory is None
+#: These tests sample real echo pulses (up to two pings a sample): a longer bound against a
+#: hang than the other GPIO tests' (still not a timing assertion).
+until = functools.partial(gpio_support.until, within_s=15)
+running = functools.partial(gpio_support.running, within_s=15)
 
 
 def spec(**options: object) -> PeripheralSpec:
@@ -114,7 +57,7 @@ class Target:
         self.distances = distances
         self.pings = 0
         self.states_at_ping: list[PeripheralState | None] = []
-        self.sink: Sink | None = None
+        self.sink: MeasurementSink | None = None
 
     def __call__(self) -> float | None:
         if self.sink is not None:
@@ -124,12 +67,20 @@ class Target:
         return distance
 
 
-def measure_once(target: Target, **options: object) -> tuple[Sink, EchoingTriggerPin]:
+def rig(
+    target: Target, **options: object
+) -> tuple[MockFactory, EchoingTriggerPin, HeightMeasure, MeasurementSink]:
+    """A height measure on mock HC-SR04 pins whose pings see ``target``, and its sink."""
     factory = MockFactory()
     trigger = ultrasonic_pins(factory, ECHO, TRIGGER, target)
     height = HeightMeasure(spec(**options), pin_factory=factory)
-    sink = Sink()
+    sink = MeasurementSink()
     target.sink = sink
+    return factory, trigger, height, sink
+
+
+def measure_once(target: Target, **options: object) -> tuple[MeasurementSink, EchoingTriggerPin]:
+    _, trigger, height, sink = rig(target, **options)
 
     async def scenario() -> None:
         async with running(height, sink):
@@ -141,7 +92,7 @@ def measure_once(target: Target, **options: object) -> tuple[Sink, EchoingTrigge
     return sink, trigger
 
 
-def outcomes(sink: Sink, count: int) -> Callable[[], bool]:
+def outcomes(sink: MeasurementSink, count: int) -> Callable[[], bool]:
     return lambda: sink.outcomes() == count
 
 
@@ -223,30 +174,29 @@ def test_an_impossible_height_is_refused() -> None:
     assert no_values_in(height_samples.IMPLAUSIBLE, 290.0, 10.0)
 
 
-def test_no_echo_at_all_is_a_transient_error() -> None:
-    factory = MockFactory()
-    ultrasonic_pins(factory, ECHO, TRIGGER, Target(None))
-    height = HeightMeasure(spec(samples=3), pin_factory=factory)
-    sink = Sink()
+def measurement_fails(height: Peripheral, sink: MeasurementSink, error: str) -> None:
+    """Once ``height`` is waiting, one measurement ends its run with a transient ``error``."""
 
     async def scenario() -> None:
         task = asyncio.create_task(height.run(sink))
         await until(lambda: sink.now == PeripheralState.WAITING, "waiting")
         height.request_measurement()
-        with pytest.raises(TransientDriverError, match="no echo in 6 pings"):
+        with pytest.raises(TransientDriverError, match=error):
             await task
 
     asyncio.run(scenario())
+
+
+def test_no_echo_at_all_is_a_transient_error() -> None:
+    factory, _, height, sink = rig(Target(None), samples=3)
+    measurement_fails(height, sink, "no echo in 6 pings")
     assert sink.readings == []
     assert sink.refusals == []
     DistanceSensor(ECHO, TRIGGER, pin_factory=factory).close()  # the error closed the sensor
 
 
 def test_the_sensor_pings_only_while_measuring() -> None:
-    factory = MockFactory()
-    trigger = ultrasonic_pins(factory, ECHO, TRIGGER, Target(70.0))
-    height = HeightMeasure(spec(samples=3), pin_factory=factory)
-    sink = Sink()
+    _, trigger, height, sink = rig(Target(70.0), samples=3)
 
     async def scenario() -> None:
         async with running(height, sink):
@@ -263,10 +213,7 @@ def test_the_sensor_pings_only_while_measuring() -> None:
 
 
 def test_idle_pins_are_held_with_the_trigger_low() -> None:
-    factory = MockFactory()
-    trigger = ultrasonic_pins(factory, ECHO, TRIGGER, Target(70.0))
-    height = HeightMeasure(spec(samples=3), pin_factory=factory)
-    sink = Sink()
+    factory, trigger, height, sink = rig(Target(70.0), samples=3)
 
     async def scenario() -> None:
         async with running(height, sink):
@@ -285,11 +232,8 @@ def test_idle_pins_are_held_with_the_trigger_low() -> None:
 
 
 def test_pins_are_released_when_run_is_cancelled_mid_measurement() -> None:
-    factory = MockFactory()
     target = Target(70.0)
-    ultrasonic_pins(factory, ECHO, TRIGGER, target)
-    height = HeightMeasure(spec(samples=50), pin_factory=factory)
-    sink = Sink()
+    factory, _, height, sink = rig(target, samples=50)
 
     async def scenario() -> None:
         async with running(height, sink):
@@ -302,23 +246,9 @@ def test_pins_are_released_when_run_is_cancelled_mid_measurement() -> None:
 
 
 def test_simulator_backend_plays_people_and_empty_floors_through_the_real_sensor() -> None:
-    height = registry.create(
-        PeripheralSpec(
-            "height",
-            "height_measure",
-            "gpio_simulator",
-            {
-                "samples": 3,
-                "script": [
-                    {"height_cm": 181.3},
-                    {"height_cm": 165, "sway_cm": 4},
-                    "nobody",
-                    {"height_cm": 95.5},
-                ],
-            },
-        )
-    )
-    sink = Sink()
+    people = [{"height_cm": 181.3}, {"height_cm": 165, "sway_cm": 4}, "nobody", {"height_cm": 95.5}]
+    height = from_registry("height", "height_measure", "gpio_simulator", samples=3, script=people)
+    sink = MeasurementSink()
 
     async def scenario() -> None:
         async with running(height, sink):
@@ -334,21 +264,10 @@ def test_simulator_backend_plays_people_and_empty_floors_through_the_real_sensor
 
 
 def test_simulator_unplugged_is_a_transient_error() -> None:
-    height = registry.create(
-        PeripheralSpec(
-            "height", "height_measure", "gpio_simulator", {"samples": 3, "script": ["unplugged"]}
-        )
+    height = from_registry(
+        "height", "height_measure", "gpio_simulator", samples=3, script=["unplugged"]
     )
-    sink = Sink()
-
-    async def scenario() -> None:
-        task = asyncio.create_task(height.run(sink))
-        await until(lambda: sink.now == PeripheralState.WAITING, "waiting")
-        height.request_measurement()
-        with pytest.raises(TransientDriverError, match="no echo"):
-            await task
-
-    asyncio.run(scenario())
+    measurement_fails(height, MeasurementSink(), "no echo")
 
 
 class LateStampingFactory:
@@ -360,7 +279,7 @@ class LateStampingFactory:
 def test_a_factory_that_cannot_time_echoes_is_refused() -> None:
     height = HeightMeasure(spec(), pin_factory=LateStampingFactory())
     with pytest.raises(DriverConfigError, match="cannot time the echo"):
-        asyncio.run(height.run(Sink()))
+        asyncio.run(height.run(MeasurementSink()))
 
 
 @pytest.mark.parametrize(
@@ -400,4 +319,4 @@ def test_bad_options_are_config_errors_naming_the_option(
 def test_echo_and_trigger_on_one_pin_is_a_config_error_at_run() -> None:
     height = HeightMeasure(spec(echo="GPIO23", trigger="BOARD16"), pin_factory=MockFactory())
     with pytest.raises(DriverConfigError, match="echo, trigger must be different pins"):
-        asyncio.run(height.run(Sink()))
+        asyncio.run(height.run(MeasurementSink()))

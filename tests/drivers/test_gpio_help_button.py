@@ -3,90 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
 
 import pytest
-from gpiozero import Button, Device
-from gpiozero.pins.mock import MockFactory, MockPin
+from gpiozero import Button
+from gpiozero.pins.mock import MockFactory
 
 from healthhub.drivers import registry
-from healthhub.drivers.base import (
-    DriverReading,
-    Peripheral,
-    PeripheralSpec,
-    PeripheralState,
-    Signal,
-)
+from healthhub.drivers.base import PeripheralSpec, PeripheralState, Signal
 from healthhub.drivers.errors import DriverConfigError
 from healthhub.drivers.gpio.help_button import PRESSED_AT_START, HelpButton
+from tests.drivers.gpio_support import (
+    Clock,
+    HeldLine,
+    SignalSink,
+    from_registry,
+    running,
+    start_and_cancel,
+    until,
+)
 
-
-class Sink:
-    def __init__(self) -> None:
-        self.states: list[tuple[PeripheralState, str]] = []
-        self.signals: list[Signal] = []
-
-    async def reading(self, peripheral: str, reading: DriverReading) -> None:
-        raise AssertionError("a help button takes no readings")
-
-    def refused(self, peripheral: str, reason: str) -> None:
-        raise AssertionError("a help button refuses nothing")
-
-    def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
-        self.states.append((state, detail))
-
-    def battery(self, peripheral: str, percent: int) -> None:
-        raise AssertionError("no battery")
-
-    def signal(self, peripheral: str, signal: Signal, text: str = "") -> None:
-        self.signals.append(signal)
-
-
-class HeldLine(MockPin):  # type: ignore[misc]  # gpiozero is untyped
-    """A pin whose level something outside holds (a stuck button), whatever the pull."""
-
-    def _set_pull(self, value: str) -> None:
-        self._pull = value
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(10):  # a bound against a hang, not a timing assertion
-            while not predicate():
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
-
-
-@asynccontextmanager
-async def running(peripheral: Peripheral, sink: Sink) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(peripheral.run(sink))
-    await until(lambda: task.done() or PeripheralState.WAITING in dict(sink.states), "waiting")
-    if task.done():
-        task.result()
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-@pytest.fixture(autouse=True)
-def _no_global_pin_factory() -> Iterator[None]:
-    """Tests pass a factory per device; none may leave gpiozero's global one set."""
-    assert Device.pin_factory is None
-    yield
-    assert Device.pin_factory is None
+pytestmark = pytest.mark.usefixtures("no_global_pin_factory")
 
 
 def spec(**options: object) -> PeripheralSpec:
@@ -102,7 +39,7 @@ def test_a_press_raises_one_alert_and_the_hold_off_folds_repeats_and_bounce() ->
     factory = MockFactory()
     clock = Clock()
     button = HelpButton(spec(hold_off_s=10), pin_factory=factory, clock=clock)
-    sink = Sink()
+    sink = SignalSink()
     pin = factory.pin(27)  # pull-up: pressed pulls it low
 
     async def scenario() -> None:
@@ -133,7 +70,7 @@ def test_a_press_raises_one_alert_and_the_hold_off_folds_repeats_and_bounce() ->
 def test_a_release_alone_raises_nothing() -> None:
     factory = MockFactory()
     button = HelpButton(spec(pull_up=False), pin_factory=factory)  # pressed drives it high
-    sink = Sink()
+    sink = SignalSink()
     pin = factory.pin(27)
 
     async def scenario() -> None:
@@ -154,7 +91,7 @@ def test_a_button_pressed_at_start_is_reported_until_it_is_released() -> None:
     pin = factory.pin(27, pin_class=HeldLine)
     pin.drive_low()  # held down (or shorted) before the agent starts; pull-up: low is pressed
     button = HelpButton(spec(), pin_factory=factory)
-    sink = Sink()
+    sink = SignalSink()
 
     async def scenario() -> None:
         async with running(button, sink):
@@ -171,27 +108,15 @@ def test_a_button_pressed_at_start_is_reported_until_it_is_released() -> None:
 
 def test_the_pin_is_released_when_run_is_cancelled() -> None:
     factory = MockFactory()
-    button = HelpButton(spec(), pin_factory=factory)
-
-    async def scenario() -> None:
-        async with running(button, Sink()):
-            pass
-
-    asyncio.run(scenario())
+    start_and_cancel(HelpButton(spec(), pin_factory=factory), SignalSink())
     assert factory.pin(27).when_changed is None
     Button(27, pin_factory=factory).close()  # GPIOPinInUse if the run had kept it
 
 
 def test_simulator_presses_by_script_through_the_same_code() -> None:
-    button = registry.create(
-        PeripheralSpec(
-            "help",
-            "help_button",
-            "simulator",
-            {"script": [{"after_s": 0, "for_s": 0.05}, {"after_s": 0, "for_s": 0.05}]},
-        )
-    )
-    sink = Sink()
+    press = {"after_s": 0, "for_s": 0.05}
+    button = from_registry("help", "help_button", "simulator", script=[press, press])
+    sink = SignalSink()
 
     async def scenario() -> None:
         async with running(button, sink):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -13,13 +13,7 @@ from gpiozero import Device, DistanceSensor
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from healthhub.drivers import registry
-from healthhub.drivers.base import (
-    DriverReading,
-    Peripheral,
-    PeripheralSpec,
-    PeripheralState,
-    Signal,
-)
+from healthhub.drivers.base import PeripheralSpec
 from healthhub.drivers.errors import (
     DriverConfigError,
     PermanentDriverError,
@@ -34,59 +28,9 @@ from healthhub.drivers.gpio.mock_pins import (
 )
 from healthhub.drivers.gpio.pin_factory import configured_factory, hop
 from healthhub.drivers.gpio.status_led import SimulatedStatusLed
+from tests.drivers.gpio_support import SignalSink, running, until
 
-
-class Sink:
-    def __init__(self) -> None:
-        self.states: list[tuple[PeripheralState, str]] = []
-        self.signals: list[Signal] = []
-
-    async def reading(self, peripheral: str, reading: DriverReading) -> None:
-        raise AssertionError("no readings here")
-
-    def refused(self, peripheral: str, reason: str) -> None:
-        raise AssertionError("no refusals here")
-
-    def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
-        self.states.append((state, detail))
-
-    def battery(self, peripheral: str, percent: int) -> None:
-        raise AssertionError("no battery")
-
-    def signal(self, peripheral: str, signal: Signal, text: str = "") -> None:
-        self.signals.append(signal)
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(10):  # a bound against a hang, not a timing assertion
-            while not predicate():
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
-
-
-@asynccontextmanager
-async def running(peripheral: Peripheral, sink: Sink) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(peripheral.run(sink))
-    await until(lambda: task.done() or PeripheralState.WAITING in dict(sink.states), "waiting")
-    if task.done():
-        task.result()
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-@pytest.fixture(autouse=True)
-def _no_global_pin_factory() -> Iterator[None]:
-    """Tests pass a factory per device; none may leave gpiozero's global one set."""
-    assert Device.pin_factory is None
-    yield
-    assert Device.pin_factory is None
-
+pytestmark = pytest.mark.usefixtures("no_global_pin_factory")
 
 SPEC = PeripheralSpec("p", "status_led", "gpio", {"pin": 22})
 
@@ -155,9 +99,9 @@ def test_two_peripherals_on_one_pin_is_a_config_error_naming_it() -> None:
     )
 
     async def scenario() -> None:
-        async with running(first, Sink()):
+        async with running(first, SignalSink()):
             with pytest.raises(DriverConfigError, match=r"pin='BOARD13'.*in use"):
-                await second.run(Sink())
+                await second.run(SignalSink())
 
     asyncio.run(scenario())
 
@@ -177,7 +121,7 @@ def test_a_pin_library_error_is_a_transient_error() -> None:
         pin_factory=MockFactory(pin_class=BusyPin),
     )
     with pytest.raises(TransientDriverError, match="pin=27, pull_up=True: GpioBusy: GPIO busy"):
-        asyncio.run(button.run(Sink()))
+        asyncio.run(button.run(SignalSink()))
 
 
 def test_a_simulator_closes_the_mock_factory_it_owns() -> None:
@@ -194,7 +138,7 @@ def test_a_simulator_closes_the_mock_factory_it_owns() -> None:
     led.show_link("disconnected")
 
     async def scenario() -> None:
-        async with running(led, Sink()):
+        async with running(led, SignalSink()):
             pin = opened[0].pin(22)
             await until(lambda: len(pin.states) > 3, "blinking")
 

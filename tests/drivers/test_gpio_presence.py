@@ -3,90 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, suppress
 
 import pytest
-from gpiozero import Device, MotionSensor
-from gpiozero.pins.mock import MockFactory, MockPin
+from gpiozero import MotionSensor
+from gpiozero.pins.mock import MockFactory
 
 from healthhub.drivers import registry
-from healthhub.drivers.base import (
-    DriverReading,
-    Peripheral,
-    PeripheralSpec,
-    PeripheralState,
-    Signal,
-)
+from healthhub.drivers.base import PeripheralSpec, Signal
 from healthhub.drivers.errors import DriverConfigError
 from healthhub.drivers.gpio.presence import PresenceSensor
+from tests.drivers.gpio_support import (
+    Clock,
+    HeldLine,
+    SignalSink,
+    from_registry,
+    running,
+    start_and_cancel,
+    until,
+)
 
-
-class Sink:
-    def __init__(self) -> None:
-        self.states: list[tuple[PeripheralState, str]] = []
-        self.signals: list[Signal] = []
-
-    async def reading(self, peripheral: str, reading: DriverReading) -> None:
-        raise AssertionError("a presence sensor takes no readings")
-
-    def refused(self, peripheral: str, reason: str) -> None:
-        raise AssertionError("a presence sensor refuses nothing")
-
-    def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
-        self.states.append((state, detail))
-
-    def battery(self, peripheral: str, percent: int) -> None:
-        raise AssertionError("no battery")
-
-    def signal(self, peripheral: str, signal: Signal, text: str = "") -> None:
-        self.signals.append(signal)
-
-
-class PushPullOutput(MockPin):  # type: ignore[misc]  # gpiozero is untyped
-    """A pin wired to a PIR's push-pull output, which holds the line whatever the pull."""
-
-    def _set_pull(self, value: str) -> None:
-        self._pull = value
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(10):  # a bound against a hang, not a timing assertion
-            while not predicate():
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
-
-
-@asynccontextmanager
-async def running(peripheral: Peripheral, sink: Sink) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(peripheral.run(sink))
-    await until(lambda: task.done() or PeripheralState.WAITING in dict(sink.states), "waiting")
-    if task.done():
-        task.result()
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-@pytest.fixture(autouse=True)
-def _no_global_pin_factory() -> Iterator[None]:
-    """Tests pass a factory per device; none may leave gpiozero's global one set."""
-    assert Device.pin_factory is None
-    yield
-    assert Device.pin_factory is None
+pytestmark = pytest.mark.usefixtures("no_global_pin_factory")
 
 
 def spec(**options: object) -> PeripheralSpec:
@@ -99,7 +35,7 @@ def test_motion_signals_presence_once_and_the_rate_limit_holds() -> None:
     sensor = PresenceSensor(
         spec(sample_rate_hz=200, min_interval_s=2), pin_factory=factory, clock=clock
     )
-    sink = Sink()
+    sink = SignalSink()
     pin = factory.pin(4)
 
     async def move_in_and_out() -> None:
@@ -127,7 +63,7 @@ def test_motion_signals_presence_once_and_the_rate_limit_holds() -> None:
 def test_someone_standing_still_in_view_is_one_signal() -> None:
     factory = MockFactory()
     sensor = PresenceSensor(spec(sample_rate_hz=200, min_interval_s=0), pin_factory=factory)
-    sink = Sink()
+    sink = SignalSink()
 
     async def scenario() -> None:
         async with running(sensor, sink):
@@ -145,8 +81,8 @@ def test_someone_already_in_view_at_start_is_signalled() -> None:
     # wake the screen for someone who stood in front of the unit while the agent started.
     factory = MockFactory()
     sensor = PresenceSensor(spec(sample_rate_hz=200, queue_len=3), pin_factory=factory)
-    sink = Sink()
-    factory.pin(4, pin_class=PushPullOutput).drive_high()
+    sink = SignalSink()
+    factory.pin(4, pin_class=HeldLine).drive_high()
 
     async def scenario() -> None:
         async with running(sensor, sink):
@@ -158,26 +94,16 @@ def test_someone_already_in_view_at_start_is_signalled() -> None:
 
 def test_the_pin_is_released_when_run_is_cancelled() -> None:
     factory = MockFactory()
-    sensor = PresenceSensor(spec(sample_rate_hz=200), pin_factory=factory)
-
-    async def scenario() -> None:
-        async with running(sensor, Sink()):
-            pass
-
-    asyncio.run(scenario())
+    start_and_cancel(PresenceSensor(spec(sample_rate_hz=200), pin_factory=factory), SignalSink())
     MotionSensor(4, pin_factory=factory).close()  # GPIOPinInUse if the run had kept it
 
 
 def test_simulator_plays_its_script_through_the_same_code() -> None:
-    sensor = registry.create(
-        PeripheralSpec(
-            "pir",
-            "presence_sensor",
-            "simulator",
-            {"sample_rate_hz": 200, "script": [{"after_s": 0, "for_s": 0.2}]},
-        )
+    motion = {"after_s": 0, "for_s": 0.2}
+    sensor = from_registry(
+        "pir", "presence_sensor", "simulator", sample_rate_hz=200, script=[motion]
     )
-    sink = Sink()
+    sink = SignalSink()
 
     async def scenario() -> None:
         async with running(sensor, sink):
@@ -213,11 +139,11 @@ def test_bad_options_are_config_errors_naming_the_option(
 def test_a_pin_this_board_lacks_is_a_config_error_at_run(pin: str, named: str) -> None:
     sensor = PresenceSensor(spec(pin=pin), pin_factory=MockFactory())
     with pytest.raises(DriverConfigError, match=f"pin: .*{named}"):
-        asyncio.run(sensor.run(Sink()))
+        asyncio.run(sensor.run(SignalSink()))
 
 
 def test_a_pull_the_board_fixes_otherwise_is_a_config_error() -> None:
     # GPIO2 has a fixed pull-up on every Pi (I2C SDA): a PIR configured pull_up false on it
     sensor = PresenceSensor(spec(pin=2, pull_up=False), pin_factory=MockFactory())
     with pytest.raises(DriverConfigError, match="pin=2"):
-        asyncio.run(sensor.run(Sink()))
+        asyncio.run(sensor.run(SignalSink()))

@@ -5,77 +5,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, suppress
 
 import pytest
-from gpiozero import LED, Device
+from gpiozero import LED
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from healthhub.drivers import registry
-from healthhub.drivers.base import (
-    DriverReading,
-    Peripheral,
-    PeripheralSpec,
-    PeripheralState,
-    Signal,
-)
+from healthhub.drivers.base import PeripheralSpec
 from healthhub.drivers.errors import DriverConfigError
 from healthhub.drivers.gpio.status_led import Lamp, StatusLed
+from tests.drivers.gpio_support import StateSink, from_registry, running, until
+
+pytestmark = pytest.mark.usefixtures("no_global_pin_factory")
 
 SLOW = 0.04
 FAST = 0.01
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.states: list[tuple[PeripheralState, str]] = []
-
-    async def reading(self, peripheral: str, reading: DriverReading) -> None:
-        raise AssertionError("an LED takes no readings")
-
-    def refused(self, peripheral: str, reason: str) -> None:
-        raise AssertionError("an LED refuses nothing")
-
-    def state(self, peripheral: str, state: PeripheralState, detail: str = "") -> None:
-        self.states.append((state, detail))
-
-    def battery(self, peripheral: str, percent: int) -> None:
-        raise AssertionError("no battery")
-
-    def signal(self, peripheral: str, signal: Signal, text: str = "") -> None:
-        raise AssertionError("an LED signals nothing")
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(10):  # a bound against a hang, not a timing assertion
-            while not predicate():
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
-
-
-@asynccontextmanager
-async def running(peripheral: Peripheral, sink: Sink) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(peripheral.run(sink))
-    await until(lambda: task.done() or PeripheralState.WAITING in dict(sink.states), "waiting")
-    if task.done():
-        task.result()
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-@pytest.fixture(autouse=True)
-def _no_global_pin_factory() -> Iterator[None]:
-    """Tests pass a factory per device; none may leave gpiozero's global one set."""
-    assert Device.pin_factory is None
-    yield
-    assert Device.pin_factory is None
 
 
 def spec(**options: object) -> PeripheralSpec:
@@ -100,44 +44,42 @@ async def blinks(pin: MockPin, toggles: int = 4) -> None:
     assert all(a != b for a, b in itertools.pairwise(changes))
 
 
+async def holds(pin: MockPin, *, lit: bool) -> None:
+    """The pin stays at ``lit`` for several blink periods: a steady or dark LED stays put."""
+    assert level(pin) is lit
+    settled = len(pin.states)
+    await asyncio.sleep(SLOW * 3)
+    assert len(pin.states) == settled
+    assert level(pin) is lit
+
+
+async def shows(led: StatusLed, pin: MockPin, link: str, lamp: Lamp) -> None:
+    """``show_link(link)`` sets ``lamp``, and the pin shows it: blinking, or holding steady."""
+    led.show_link(link)
+    assert led.lamp == lamp
+    if lamp.mode == "blink":
+        await blinks(pin)
+    else:
+        await holds(pin, lit=lamp.mode == "on")
+
+
 def test_the_led_follows_the_link_state() -> None:
     factory = MockFactory()
     led = StatusLed(spec(), pin_factory=factory)
     pin = factory.pin(22)
 
-    sink = Sink()
+    sink = StateSink()
 
     async def scenario() -> None:
         async with running(led, sink):
             assert led.lamp == Lamp("off")  # nothing said yet
             assert level(pin) is False
-
-            led.show_link("connecting")
-            assert led.lamp == Lamp("blink", SLOW)
-            await blinks(pin)
-
-            led.show_link("connected")
-            assert led.lamp == Lamp("on")
-            assert level(pin) is True
-            steady = len(pin.states)
-            await asyncio.sleep(SLOW * 3)  # several blink periods: a steady LED stays put
-            assert len(pin.states) == steady
-            assert level(pin) is True
-
-            led.show_link("disconnected")
-            assert led.lamp == Lamp("blink", FAST)
-            await blinks(pin)
-
-            led.show_link("stopped")
-            assert led.lamp == Lamp("off")
-            assert level(pin) is False
-            dark = len(pin.states)
-            await asyncio.sleep(SLOW * 3)
-            assert len(pin.states) == dark
-
-            led.show_link("on fire")  # not a state the agent has: something is wrong
-            assert led.lamp == Lamp("blink", FAST)
-            await blinks(pin)
+            await shows(led, pin, "connecting", Lamp("blink", SLOW))
+            await shows(led, pin, "connected", Lamp("on"))
+            await shows(led, pin, "disconnected", Lamp("blink", FAST))
+            await shows(led, pin, "stopped", Lamp("off"))
+            # not a state the agent has: something is wrong
+            await shows(led, pin, "on fire", Lamp("blink", FAST))
 
     asyncio.run(scenario())
     # Staff and telemetry are told what the LED shows, each change once.
@@ -151,29 +93,28 @@ def test_the_led_follows_the_link_state() -> None:
     ]
 
 
-def test_a_link_state_given_before_run_shows_once_the_led_exists() -> None:
+@pytest.mark.parametrize(
+    ("options", "links", "high"),
+    [
+        # the supervisor tells every peripheral at creation: the last state said is shown
+        ({}, ["disconnected", "connected"], True),
+        ({"active_high": False}, ["connected"], False),  # an active-low LED is lit by a low pin
+    ],
+    ids=["link-given-before-run", "active-low"],
+)
+def test_a_link_state_given_before_run_lights_the_led_once_it_exists(
+    options: dict[str, object], links: list[str], high: bool
+) -> None:
     factory = MockFactory()
-    led = StatusLed(spec(), pin_factory=factory)
-    led.show_link("disconnected")  # the supervisor tells every peripheral at creation
-    led.show_link("connected")
+    led = StatusLed(spec(**options), pin_factory=factory)
+    for link in links:
+        led.show_link(link)
     assert led.lamp is None  # no LED yet: nothing touched the pins
 
     async def scenario() -> None:
-        async with running(led, Sink()):
+        async with running(led, StateSink()):
             assert led.lamp == Lamp("on")
-            assert level(factory.pin(22)) is True
-
-    asyncio.run(scenario())
-
-
-def test_an_active_low_led_is_lit_by_a_low_pin() -> None:
-    factory = MockFactory()
-    led = StatusLed(spec(active_high=False), pin_factory=factory)
-    led.show_link("connected")
-
-    async def scenario() -> None:
-        async with running(led, Sink()):
-            assert level(factory.pin(22)) is False
+            assert level(factory.pin(22)) is high
 
     asyncio.run(scenario())
 
@@ -185,7 +126,7 @@ def test_the_pin_is_released_and_the_blink_stopped_when_run_is_cancelled() -> No
     pin = factory.pin(22)
 
     async def scenario() -> None:
-        async with running(led, Sink()):
+        async with running(led, StateSink()):
             await blinks(pin)
 
     asyncio.run(scenario())
@@ -198,11 +139,11 @@ def test_the_pin_is_released_and_the_blink_stopped_when_run_is_cancelled() -> No
 
 
 def test_simulator_shows_the_link_on_a_mock_pin() -> None:
-    led = registry.create(PeripheralSpec("led", "status_led", "simulator", {}))
+    led = from_registry("led", "status_led", "simulator")
     led.show_link("connecting")
 
     async def scenario() -> None:
-        async with running(led, Sink()):
+        async with running(led, StateSink()):
             assert isinstance(led, StatusLed)
             assert led.lamp == Lamp("blink", 1.0)
 

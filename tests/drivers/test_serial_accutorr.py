@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from processes import run_cli
-from serial_devices import AccutorrEmulator, RecordingSink, running
+from serial_devices import (
+    AccutorrEmulator,
+    RecordingSink,
+    fuzz_frames,
+    pulled_mid_frame,
+    running,
+)
 
 from healthhub.agent.peripherals import PeripheralSupervisor
 from healthhub.drivers.base import PeripheralSpec
@@ -126,9 +133,7 @@ def test_impossible_values_are_refused_by_the_limits() -> None:
 
 
 def test_decode_cli_knows_the_monitor() -> None:
-    shown = run_cli(
-        "healthhub-agent", "decode", "--driver", "serial.accutorr", PLAUSIBLE.hex()
-    )
+    shown = run_cli("healthhub-agent", "decode", "--driver", "serial.accutorr", PLAUSIBLE.hex())
     assert "systolic" in shown.stdout
     assert "120 mm[Hg]" in shown.stdout
 
@@ -145,13 +150,7 @@ TEMPLATES = [
 @settings(max_examples=10_000, deadline=None)
 @given(blob=st.binary(max_size=40))
 def test_fuzz_decoder_raises_only_frame_errors(blob: bytes) -> None:
-    frames = [blob, b"P:" + blob]
-    if blob:
-        template = bytearray(TEMPLATES[blob[0] % len(TEMPLATES)])
-        for pos, value in zip(blob[1::2], blob[2::2], strict=False):
-            template[pos % len(template)] = value
-        frames += [bytes(template), bytes(template[: blob[-1] % (len(template) + 1)])]
-    for frame in frames:
+    for frame in fuzz_frames(blob, TEMPLATES, prefixes=(b"", b"P:")):
         try:
             reading = accutorr.decode(frame)
         except FrameError:
@@ -160,6 +159,8 @@ def test_fuzz_decoder_raises_only_frame_errors(blob: bytes) -> None:
 
 
 # -- the backend on a pty ------------------------------------------------------------------
+
+PATIENT = {"systolic": 128, "diastolic": 82, "pulse": 71}
 
 
 def monitor(path: str, **options: Any) -> AccutorrMonitor:
@@ -177,19 +178,44 @@ async def polls(unit: AccutorrEmulator, count: int) -> None:
             await asyncio.sleep(0.005)
 
 
+async def a_reading(unit: AccutorrEmulator, sink: RecordingSink) -> None:
+    await sink.wait_for(lambda: bool(sink.readings))
+
+
+async def a_refusal(unit: AccutorrEmulator, sink: RecordingSink) -> None:
+    await sink.wait_for(lambda: bool(sink.refusals))
+
+
+def start_pressed(
+    unit: AccutorrEmulator,
+    measured: dict[str, int],
+    until: Callable[[AccutorrEmulator, RecordingSink], Awaitable[None]] = a_reading,
+    after_polls: int = 2,
+    **options: Any,
+) -> tuple[RecordingSink, AccutorrMonitor]:
+    """The monitor polling ``unit``: once it has asked P ``after_polls`` times in all, a
+    patient presses START and the unit measures ``measured``; it runs until ``until``
+    returns. What the monitor reported, and the monitor."""
+
+    async def scenario() -> tuple[RecordingSink, AccutorrMonitor]:
+        sink, peripheral = RecordingSink(), monitor(unit.path, **options)
+        async with running(peripheral, sink):
+            await polls(unit, after_polls)
+            unit.measure(**measured)
+            await until(unit, sink)
+        return sink, peripheral
+
+    return asyncio.run(scenario())
+
+
 def test_a_measurement_taken_after_connecting_is_read_once() -> None:
-    async def scenario(unit: AccutorrEmulator) -> RecordingSink:
-        sink = RecordingSink()
-        async with running(monitor(unit.path), sink):
-            await polls(unit, 2)
-            unit.measure(systolic=128, diastolic=82, pulse=71, mean=97)
-            await sink.wait_for(lambda: bool(sink.readings))
-            seen = unit.received().count(b"P")
-            await polls(unit, seen + 3)  # the same measurement shown again is not new
-        return sink
+    async def a_reading_then_three_polls(unit: AccutorrEmulator, sink: RecordingSink) -> None:
+        await a_reading(unit, sink)
+        seen = unit.received().count(b"P")
+        await polls(unit, seen + 3)  # the same measurement shown again is not new
 
     with AccutorrEmulator() as unit:
-        sink = asyncio.run(scenario(unit))
+        sink, _ = start_pressed(unit, {**PATIENT, "mean": 97}, a_reading_then_three_polls)
     assert [values(r) for r in sink.readings] == [
         {"systolic": 128, "diastolic": 82, "mean_arterial": 97, "pulse": 71}
     ]
@@ -197,61 +223,32 @@ def test_a_measurement_taken_after_connecting_is_read_once() -> None:
 
 
 def test_the_measurement_shown_before_connecting_is_never_reported() -> None:
-    async def scenario(unit: AccutorrEmulator) -> RecordingSink:
-        sink = RecordingSink()
-        async with running(monitor(unit.path), sink):
-            await polls(unit, 3)
-            unit.measure(systolic=141, diastolic=88, pulse=64)  # the next patient
-            await sink.wait_for(lambda: bool(sink.readings))
-        return sink
-
+    next_patient = {"systolic": 141, "diastolic": 88, "pulse": 64}
     with AccutorrEmulator() as unit:
         unit.measure(systolic=150, diastolic=95, pulse=80)  # an earlier patient's
-        sink = asyncio.run(scenario(unit))
+        sink, _ = start_pressed(unit, next_patient, after_polls=3)
     assert [values(r)["systolic"] for r in sink.readings] == [141]
 
 
 def test_identical_values_are_new_when_the_elapsed_time_goes_down() -> None:
-    async def scenario(unit: AccutorrEmulator) -> RecordingSink:
-        sink = RecordingSink()
-        async with running(monitor(unit.path), sink):
-            unit.state.minutes_offset = 1  # the first measurement is a minute old
-            await polls(unit, 2)
-            unit.measure(systolic=128, diastolic=82, pulse=71)  # same values, elapsed 0
-            await sink.wait_for(lambda: bool(sink.readings))
-        return sink
-
     with AccutorrEmulator() as unit:
-        unit.measure(systolic=128, diastolic=82, pulse=71)
-        sink = asyncio.run(scenario(unit))
+        unit.measure(minutes_ago=1, **PATIENT)  # the first measurement, a minute old
+        sink, _ = start_pressed(unit, PATIENT)  # same values, elapsed 0
     assert len(sink.readings) == 1
 
 
 def test_an_old_measurement_is_not_reported() -> None:
-    async def scenario(unit: AccutorrEmulator) -> RecordingSink:
-        sink = RecordingSink()
-        async with running(monitor(unit.path, max_age_min=2), sink):
-            await polls(unit, 2)
-            unit.measure(minutes_ago=3, systolic=128, diastolic=82, pulse=71)
-            await polls(unit, 6)
-        return sink
+    async def six_polls(unit: AccutorrEmulator, sink: RecordingSink) -> None:
+        await polls(unit, 6)
 
     with AccutorrEmulator() as unit:
-        sink = asyncio.run(scenario(unit))
+        sink, _ = start_pressed(unit, {"minutes_ago": 3, **PATIENT}, six_polls, max_age_min=2)
     assert sink.readings == []
 
 
 def test_motion_artifact_is_refused_without_values() -> None:
-    async def scenario(unit: AccutorrEmulator) -> RecordingSink:
-        sink = RecordingSink()
-        async with running(monitor(unit.path), sink):
-            await polls(unit, 2)
-            unit.measure(systolic=128, diastolic=82, pulse=71, status2=2)
-            await sink.wait_for(lambda: bool(sink.refusals))
-        return sink
-
     with AccutorrEmulator() as unit:
-        sink = asyncio.run(scenario(unit))
+        sink, _ = start_pressed(unit, {**PATIENT, "status2": 2}, a_refusal)
     assert sink.readings == []
     assert sink.refusals == ["serial.accutorr: unit reports NIBP motion artifact"]
 
@@ -272,18 +269,9 @@ def test_request_measurement_polls_at_once() -> None:
 
 
 def test_garbage_and_broken_answers_are_survived() -> None:
-    async def scenario(unit: AccutorrEmulator) -> tuple[RecordingSink, AccutorrMonitor]:
-        sink = RecordingSink()
-        peripheral = monitor(unit.path)
-        async with running(peripheral, sink):
-            await polls(unit, 2)
-            unit.measure(systolic=128, diastolic=82, pulse=71)
-            await sink.wait_for(lambda: bool(sink.readings))
-        return sink, peripheral
-
     with AccutorrEmulator() as unit:
         unit.prefix = b"\x00\xff\xfe" * 100 + b"\r\nP:--,8x,120\r\n"
-        sink, peripheral = asyncio.run(scenario(unit))
+        sink, peripheral = start_pressed(unit, PATIENT)
     assert [values(r)["systolic"] for r in sink.readings] == [128]
     assert peripheral.reader is not None
     assert peripheral.reader.noise_bytes > 0
@@ -311,10 +299,8 @@ def test_unplugged_mid_answer_is_a_transient_error() -> None:
         unit.answering = False  # the next P finds the driver waiting for its answer
         await polls(unit, 2)
         unit.measure(systolic=128, diastolic=82, pulse=71)
-        unit.send(unit.patient_line()[:12], chunk=1)
-        unit.unplug()
         with pytest.raises(TransientDriverError, match="lost"):
-            await asyncio.wait_for(task, 10)
+            await pulled_mid_frame(unit, task, unit.patient_line()[:12])
         assert sink.readings == []
 
     with AccutorrEmulator() as unit:

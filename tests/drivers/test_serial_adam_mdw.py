@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from processes import run_cli
-from serial_devices import AdamMdwEmulator, RecordingSink, ScaleState, running
+from serial_devices import (
+    AdamMdwEmulator,
+    RecordingSink,
+    ScaleState,
+    fuzz_frames,
+    pulled_mid_frame,
+    running,
+)
 
 from healthhub.drivers.base import PeripheralSpec, PeripheralState
 from healthhub.drivers.errors import (
@@ -176,13 +183,7 @@ TEMPLATES = [answer(b"    72.5kg"), b"\n    72.5kgGR\r\x03", b"\nlb\r\n0p1\r\x03
 @given(blob=st.binary(max_size=40))
 def test_fuzz_decoder_raises_only_frame_errors(blob: bytes) -> None:
     """Random bytes, and the manual's frames with random bytes written over them."""
-    frames = [blob]
-    if blob:
-        template = bytearray(TEMPLATES[blob[0] % len(TEMPLATES)])
-        for pos, value in zip(blob[1::2], blob[2::2], strict=False):
-            template[pos % len(template)] = value
-        frames += [bytes(template), bytes(template[: blob[-1] % (len(template) + 1)])]
-    for frame in frames:
+    for frame in fuzz_frames(blob, TEMPLATES):
         try:
             reading = adam_mdw.decode(frame)
         except FrameError:
@@ -336,10 +337,8 @@ def test_unplugged_mid_frame_is_a_transient_error() -> None:
         sink = RecordingSink()
         task = asyncio.create_task(scale(device.path, mode="print").run(sink))
         await sink.wait_for(lambda: bool(sink.states))
-        device.send(device.print_frame()[:6], chunk=1)
-        device.unplug()
         with pytest.raises(TransientDriverError, match="lost"):
-            await asyncio.wait_for(task, 10)
+            await pulled_mid_frame(device, task, device.print_frame()[:6])
         assert sink.readings == []
 
     with AdamMdwEmulator(ScaleState(weight=72.5)) as device:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serial_devices import PtyDevice, RecordingSink, running
+from serial_devices import PtyDevice, RecordingSink, pulled_mid_frame, running
 
 from healthhub.drivers import registry
 from healthhub.drivers.base import PeripheralSpec
@@ -79,10 +79,8 @@ def test_an_unplugged_scanner_is_a_transient_error() -> None:
         sink = RecordingSink()
         task = asyncio.create_task(scanner(device.path).run(sink))
         await sink.wait_for(lambda: bool(sink.states))
-        device.send(b"94347", chunk=1)
-        device.unplug()
         with pytest.raises(TransientDriverError, match="lost"):
-            await asyncio.wait_for(task, 10)
+            await pulled_mid_frame(device, task, b"94347")
         assert sink.signals == []
 
     with PtyDevice() as device:
