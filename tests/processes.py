@@ -170,21 +170,30 @@ def taken(config: Path) -> int:
 
 def filed(store: Path, device: str) -> list[tuple[int, str]]:
     """(seq, id) of every reading the practice store holds for ``device``, in seq order."""
+    return _query(
+        store,
+        "SELECT seq, id FROM envelopes WHERE device = ? AND stream = 'readings' ORDER BY seq",
+        (device,),
+    )
+
+
+def rejections(store: Path) -> dict[str, int]:
+    return dict(_query(store, "SELECT reason, count FROM rejections"))
+
+
+def _query(store: Path, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    """Rows from the practice store, read-only; none while the bridge is still creating it
+    (the file exists a moment before its tables do)."""
     if not store.exists():
         return []
     with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
         db.execute("PRAGMA busy_timeout = 5000")
-        return db.execute(
-            "SELECT seq, id FROM envelopes WHERE device = ? AND stream = 'readings' ORDER BY seq",
-            (device,),
-        ).fetchall()
-
-
-def rejections(store: Path) -> dict[str, int]:
-    if not store.exists():
-        return {}
-    with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
-        return dict(db.execute("SELECT reason, count FROM rejections").fetchall())
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
 
 
 def configure_kiosk(config: Path, script: list[Any], *, measure_s: float = 0.2, **ui: Any) -> None:
