@@ -214,6 +214,14 @@ def load_config(path: Path, *, state_dir: Path | None = None) -> DeviceConfig:
         raise ConfigError(path, where, f"is not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(path, None, "must be a YAML mapping (device:, broker:, trust: ...)")
+    return validate_config(raw, path, state_dir=state_dir)
+
+
+def validate_config(
+    raw: dict[str, Any], path: Path, *, state_dir: Path | None = None
+) -> DeviceConfig:
+    """Check a configuration (the file's, or the file's merged with remote layers) as
+    ``load_config`` does; relative paths resolve against ``path``'s folder."""
     try:
         config = DeviceConfig.model_validate(raw)
     except ValidationError as exc:

@@ -1,0 +1,155 @@
+"""Desired-configuration layers: what the fleet console signs and a device checks.
+
+A layer is a signed document (:mod:`healthhub.protocol.signed`)::
+
+    {"kind": "config", "scope": {"site": "practice-a"}, "version": 7,
+     "issued_at": "2026-11-23T10:00:00Z", "settings": {"ui": {...}, "telemetry": {...}},
+     "signature": {"alg": "Ed25519", "value": "..."}}
+
+``scope`` is ``{"fleet": true}``, ``{"site": S}`` or ``{"device": D}``; it must match the
+retained topic the layer came on (a device layer replayed on another device's topic is
+refused). ``version`` grows by one or more with every push of that scope. ``settings`` hold
+only what may be changed remotely (DESIGN.md: identity, broker address and trust anchors live
+only in the local file): a layer that names anything else is refused whole, never applied in
+part. Whether the merged result is a valid configuration is the agent's check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+from healthhub.protocol import canonical, signed, topics
+from healthhub.protocol.clock import parse_utc
+from healthhub.protocol.errors import MalformedMessage, ProtocolError
+
+KIND: Final = "config"
+#: The top-level settings a layer may carry. Everything else in device.yaml (device,
+#: broker, trust, state_dir, outbox, local_api) is local-only.
+REMOTE_SETTINGS: Final = frozenset({"ui", "telemetry", "peripherals"})
+LOCAL_ONLY: Final = frozenset({"device", "broker", "trust", "state_dir", "outbox", "local_api"})
+#: A layer's encoded size limit: a retained message every device holds in memory.
+MAX_LAYER_BYTES: Final = 256 * 1024
+LEVELS: Final = ("fleet", "site", "device")  # lowest precedence first
+
+
+class LayerRejected(ProtocolError):
+    """A layer that must not be applied; ``str()`` is the reason reported to the fleet."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    level: str  # "fleet", "site" or "device"
+    target: str | None = None  # the site or device id; None for the fleet
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fleet": True} if self.level == "fleet" else {self.level: self.target}
+
+    def topic(self) -> str:
+        if self.level == "fleet":
+            return topics.FLEET_CONFIG
+        if self.level == "site":
+            assert self.target is not None
+            return topics.site_config(self.target)
+        assert self.target is not None
+        return topics.device_config(self.target)
+
+    def __str__(self) -> str:
+        return "fleet" if self.target is None else f"{self.level} {self.target}"
+
+
+@dataclass(frozen=True)
+class ConfigLayer:
+    scope: Scope
+    version: int
+    issued_at: str
+    settings: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": KIND,
+            "scope": self.scope.to_json(),
+            "version": self.version,
+            "issued_at": self.issued_at,
+            "settings": self.settings,
+        }
+
+
+def parse_scope(value: object) -> Scope:
+    if not isinstance(value, dict) or len(value) != 1:
+        raise LayerRejected("scope must be one of {fleet: true}, {site: S}, {device: D}")
+    [(level, target)] = value.items()
+    if level == "fleet" and target is True:
+        return Scope("fleet")
+    if level in ("site", "device") and isinstance(target, str):
+        try:
+            return Scope(level, topics.validate_id(target, what=f"{level} id"))
+        except ProtocolError as exc:
+            raise LayerRejected(str(exc)) from None
+    raise LayerRejected("scope must be one of {fleet: true}, {site: S}, {device: D}")
+
+
+def check_settings(settings: object) -> dict[str, Any]:
+    """``settings`` if every key may be set remotely; else :class:`LayerRejected`."""
+    if not isinstance(settings, dict):
+        raise LayerRejected("settings must be a mapping")
+    local = sorted(set(settings) & LOCAL_ONLY)
+    if local:
+        raise LayerRejected(
+            f"settings name local-only {', '.join(local)}: identity, broker and trust "
+            "anchors are changed only in the device's own file"
+        )
+    unknown = sorted(set(settings) - REMOTE_SETTINGS)
+    if unknown:
+        raise LayerRejected(
+            f"unknown setting(s) {', '.join(unknown)}; a layer may set "
+            f"{', '.join(sorted(REMOTE_SETTINGS))}"
+        )
+    return settings
+
+
+def make(scope: Scope, version: int, issued_at: str, settings: dict[str, Any]) -> ConfigLayer:
+    """A layer to sign, checked as a device will check it."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise LayerRejected("version must be a whole number from 1")
+    return ConfigLayer(scope, version, issued_at, check_settings(settings))
+
+
+def encode(layer: ConfigLayer, signing_key_seed: bytes) -> bytes:
+    """The retained payload: the signed layer as canonical JSON."""
+    payload = canonical.dumps(signed.sign(layer.to_json(), signing_key_seed))
+    if len(payload) > MAX_LAYER_BYTES:
+        raise LayerRejected(f"layer is {len(payload)} bytes; the limit is {MAX_LAYER_BYTES}")
+    return payload
+
+
+def decode(payload: bytes, verify_key: bytes, *, expected: Scope) -> ConfigLayer:
+    """Check a layer as received on ``expected``'s topic: size, JSON, signature, kind,
+    scope, version, time stamp and settings, in that order. Any failure is
+    :class:`LayerRejected` (a forged signature included) with a reason fit to report."""
+    if len(payload) > MAX_LAYER_BYTES:
+        raise LayerRejected(f"layer is {len(payload)} bytes; the limit is {MAX_LAYER_BYTES}")
+    try:
+        document = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise LayerRejected("layer is not JSON") from None
+    try:
+        unsigned = signed.verify(document, verify_key)
+    except ProtocolError as exc:
+        raise LayerRejected(str(exc)) from None
+    if unsigned.get("kind") != KIND:
+        raise LayerRejected(f"document kind is {unsigned.get('kind')!r}, not {KIND!r}")
+    scope = parse_scope(unsigned.get("scope"))
+    if scope != expected:
+        raise LayerRejected(f"layer is for {scope}, but came on the topic of {expected}")
+    issued_at = unsigned.get("issued_at")
+    try:
+        parse_utc(issued_at, field="issued_at")
+    except MalformedMessage as exc:
+        raise LayerRejected(str(exc)) from None
+    assert isinstance(issued_at, str)
+    version = unsigned.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise LayerRejected("version must be a whole number from 1")
+    return make(scope, version, issued_at, check_settings(unsigned.get("settings")))
