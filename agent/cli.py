@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     config = _load(args)
-    agent = Agent(config)
+    agent = Agent(config, config_path=args.config)
     try:
         asyncio.run(agent.run())
     except HealthHubError as exc:
@@ -229,6 +229,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
         link = recorded.get("link", link)
         delivery = recorded.get("delivery", {})
         peripherals = recorded.get("peripherals", {})
+    config_layers = recorded.get("config") if isinstance(recorded, dict) else None
     return {
         "device": config.device.id,
         "site": config.device.site,
@@ -238,6 +239,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
         "delivered_seq": delivery.get("delivered_seq"),
         "outbox": stats.to_json(),
         "peripherals": peripherals,
+        "config": config_layers,
     }
 
 

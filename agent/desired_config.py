@@ -161,7 +161,13 @@ class LayerStore:
 
     def effective(self, layers: Mapping[str, ConfigLayer] | None = None) -> DeviceConfig:
         """The effective configuration; :class:`ConfigError` if it does not validate."""
-        return validate_config(self.effective_raw(layers), self.config_path)
+        return validate_config(
+            self.effective_raw(layers), self.config_path, state_dir=self.state_dir
+        )
+
+    def level_of(self, topic: str) -> str | None:
+        """Which level's layer arrives on ``topic`` (None: not a config topic of ours)."""
+        return next((lv for lv, scope in self.scopes.items() if scope.topic() == topic), None)
 
     def held(self, level: str) -> int | None:
         layer = self.layers.get(level)

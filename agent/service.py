@@ -23,9 +23,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
+
 from healthhub.agent.async_outbox import AsyncOutbox
 from healthhub.agent.config import DeviceConfig
 from healthhub.agent.delivery import Delivery
+from healthhub.agent.desired_config import LayerStore
 from healthhub.agent.local_api import LocalApiServer
 from healthhub.agent.mqtt_link import LinkError, MqttLink, Will
 from healthhub.agent.outbox import NewMessage, Outbox, OutboxError
@@ -91,8 +94,16 @@ class LinkState:
 
 
 class Agent:
-    def __init__(self, config: DeviceConfig, *, notifier: SystemdNotifier | None = None) -> None:
+    def __init__(
+        self,
+        config: DeviceConfig,
+        *,
+        notifier: SystemdNotifier | None = None,
+        config_path: Path | None = None,
+    ) -> None:
         self.config = config
+        self.config_path = config_path
+        self.layers: LayerStore | None = None  # remote config layers, set in _open()
         self.device = config.device.id
         self.site = config.device.site
         self.state_dir = config.state_dir
@@ -118,6 +129,18 @@ class Agent:
     def _open(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock_handle = _lock(self.state_dir / LOCK_FILE)
+        if self.config_path is not None:  # remote layers need the local file to merge over
+            local = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+            self.layers = LayerStore(
+                self.config_path,
+                local,
+                self.state_dir,
+                read_key(self.config.trust.signing_public_key_file),
+                device=self.device,
+                site=self.site,
+            )
+            self.config = self.layers.effective()  # the local file and the layers kept
+            self._specs = {p.name: p.spec() for p in self.config.peripherals}
         sealer = Sealer(read_key(self.config.trust.ingest_public_key_file))
         self._tls = client_context(
             self.config.broker.ca_file, self.config.broker.cert_file, self.config.broker.key_file
@@ -373,6 +396,12 @@ class Agent:
         try:
             await link.connect()
             await link.subscribe(topics.ack(self.device), qos=1)
+            if self.layers is not None:
+                for scope in self.layers.scopes.values():
+                    await link.subscribe(scope.topic(), qos=1)
+                link.publish(
+                    topics.config_reported(self.device), self._config_reported(), retain=True
+                )
             await link.publish_and_wait(
                 topics.status(self.device), self._status(ONLINE), retain=True
             )
@@ -387,10 +416,50 @@ class Agent:
         return link
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        level = None if self.layers is None else self.layers.level_of(topic)
         if topic == topics.ack(self.device):
             self.delivery.on_ack(payload)
+        elif level is not None:
+            self._config_layer(level, payload)
         else:
             log.warning("message on unexpected topic %s ignored", topic)
+
+    # -- remote configuration --------------------------------------------------
+
+    def _config_layer(self, level: str, payload: bytes) -> None:
+        assert self.layers is not None
+        config, report = self.layers.offer(level, payload)
+        if config is not None:
+            self._apply(config)
+        if report is not None:
+            self._write_status_file()
+            link = self._link
+            if link is not None and not link.closed.is_set():
+                try:
+                    link.publish(
+                        topics.config_reported(self.device),
+                        self._config_reported(),
+                        retain=True,
+                    )
+                except LinkError as exc:
+                    log.warning("config report not sent: %s", exc)
+
+    def _config_reported(self) -> bytes:
+        assert self.layers is not None
+        return canonical.dumps(
+            {"device": self.device, "at": now_utc(), "layers": self.layers.reported()}
+        )
+
+    def _apply(self, config: DeviceConfig) -> None:
+        """Take a new effective configuration live. Telemetry reads its interval every
+        round; the staff PIN is checked against the new hash at once; the UI settings reach
+        the UI with its next hello; a change of peripherals takes effect at the next start
+        of the agent (issue 6, next step: restart the supervisor)."""
+        peripherals_changed = config.peripherals != self.config.peripherals
+        self.config = config
+        self.desk.set_staff_pin(config.ui.staff_pin_hash)
+        if peripherals_changed:
+            log.warning("peripherals changed by a config layer: they change at the next start")
 
     # -- reporting -----------------------------------------------------------
 
@@ -456,6 +525,7 @@ class Agent:
             "link": self.link_state.to_json(),
             "delivery": self.delivery.counters.to_json(),
             "peripherals": self.peripherals.to_json(),
+            "config": None if self.layers is None else self.layers.reported(),
         }
         try:
             write_atomic(self.state_dir / STATUS_FILE, canonical.dumps(status), mode=0o600)

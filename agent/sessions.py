@@ -79,6 +79,10 @@ class SessionDesk:
         self.counters = {"sessions": 0, "alerts": 0, "sent": 0}
         self._last_help: float | None = None
 
+    def set_staff_pin(self, stored: str | None) -> None:
+        """A new staff PIN hash from a config layer; a lock-out in progress is not lifted."""
+        self._pins.replace(stored)
+
     async def handle(self, request: api.Request) -> dict[str, Any]:
         args = request.args
         if request.op == "hello":

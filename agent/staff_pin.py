@@ -64,6 +64,10 @@ class PinGuard:
         self._locked_until = 0.0
         self._lockout_s = LOCKOUT_S
 
+    def replace(self, stored: str | None) -> None:
+        """A new PIN hash (a config layer); a lock-out in progress stays."""
+        self._stored = stored
+
     def check(self, pin: object) -> None:
         """Return if the PIN is right; raise ``wrong_pin`` or ``locked_out`` otherwise."""
         if self._stored is None:

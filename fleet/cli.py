@@ -16,10 +16,16 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+import yaml
+
 from healthhub.fleet.bridge import Bridge
+from healthhub.fleet.config_push import PushOutcome
+from healthhub.fleet.config_push import push as push_layer
 from healthhub.fleet.console import fleet_status
 from healthhub.fleet.store import PracticeStore, open_readonly
+from healthhub.protocol import config_layers
 from healthhub.protocol.clock import parse_utc
+from healthhub.protocol.config_layers import LayerRejected, Scope
 from healthhub.protocol.errors import HealthHubError, MalformedMessage
 from healthhub.protocol.fleet_layout import FleetLayout
 
@@ -72,6 +78,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     alerts.add_argument("--store", type=Path, required=True)
     alerts.add_argument("--json", action="store_true")
+
+    config = sub.add_parser("config", help="push signed configuration layers to devices")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    push = config_sub.add_parser(
+        "push",
+        help="sign FILE.yaml as the next layer of a scope and publish it (retained)",
+        description="FILE.yaml holds the settings a layer may carry (ui, telemetry, "
+        "peripherals; ui.staff_pin_hash from `healthhub-agent pin-hash`). The layer gets "
+        "the next version of its scope and the fleet's signature. --wait follows each device "
+        "in scope until it applied or rejected it: exit 1 if any rejected or did not answer.",
+    )
+    push.add_argument("--fleet", type=Path, required=True)
+    where = push.add_mutually_exclusive_group(required=True)
+    where.add_argument("--fleet-wide", action="store_true", help="every device of the fleet")
+    where.add_argument("--site", help="every device of one site")
+    where.add_argument("--device", help="one device")
+    push.add_argument("file", type=Path)
+    push.add_argument("--wait", action="store_true", help="follow the devices' reports")
+    push.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
+    push.add_argument("--json", action="store_true")
     return parser
 
 
@@ -89,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             return export(args)
         if args.command == "alerts":
             return list_alerts(args)
+        if args.command == "config":
+            return config_push(args)
         return status(args)
     except HealthHubError as exc:
         print(f"healthhub-fleet {args.command}: {exc}", file=sys.stderr)
@@ -122,6 +150,58 @@ def run_bridge(args: argparse.Namespace) -> int:
         log.info("bridge stopped: %s", json.dumps(bridge.report(), sort_keys=True))
         store.close()
     return 0
+
+
+def config_push(args: argparse.Namespace) -> int:
+    layout = _fleet(args.fleet)
+    try:
+        settings = yaml.safe_load(args.file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"healthhub-fleet config push: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.fleet_wide:
+            scope = Scope("fleet")
+        elif args.site:
+            scope = config_layers.parse_scope({"site": args.site})
+        else:
+            scope = config_layers.parse_scope({"device": args.device})
+        config_layers.check_settings(settings)
+    except LayerRejected as exc:
+        print(f"healthhub-fleet config push: {args.file}: {exc}", file=sys.stderr)
+        return 2
+
+    def progress(outcome: PushOutcome) -> None:
+        if not args.json:
+            done = len(outcome.applied) + len(outcome.rejected)
+            total = max(1, len(outcome.targets))
+            bar = "#" * (20 * done // total)
+            print(
+                f"\r[{bar:20}] {len(outcome.applied)} applied, {len(outcome.rejected)} "
+                f"rejected, {len(outcome.pending)} pending",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    outcome = push_layer(
+        layout, scope, settings, wait_s=args.timeout if args.wait else None, progress=progress
+    )
+    if args.wait and not args.json:
+        progress(outcome)
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(outcome.to_json(), indent=2))
+    else:
+        print(
+            f"{scope} layer version {outcome.version} published to {len(outcome.targets)} device(s)"
+        )
+        for device, reason in sorted(outcome.rejected.items()):
+            print(f"  rejected by {device}: {reason}")
+        if args.wait:
+            for device in outcome.pending:
+                print(f"  no answer from {device} in {args.timeout:g} s")
+    return 1 if args.wait and (outcome.rejected or outcome.pending) else 0
 
 
 def list_alerts(args: argparse.Namespace) -> int:

@@ -1,0 +1,168 @@
+"""``healthhub-fleet config push``: sign a configuration layer, publish it retained, and
+(with ``--wait``) follow each device's ``config/reported`` until it applied or rejected it.
+
+The version is the one retained on the layer's topic plus one (a new scope starts at 1), so
+the console holds no counter of its own and two consoles cannot reuse a version silently:
+a device rejects anything not newer than what it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from healthhub.fleet.console import RETAINED_SETTLE_S, ConsoleError
+from healthhub.fleet.practice_client import connect, practice_client
+from healthhub.fleet.registry import DeviceRegistry
+from healthhub.protocol import config_layers, topics
+from healthhub.protocol.clock import now_utc
+from healthhub.protocol.config_layers import LayerRejected, Scope
+from healthhub.protocol.fleet_layout import FleetLayout
+from healthhub.protocol.keys import read_key
+
+CONNECT_TIMEOUT_S = 15.0
+
+
+@dataclass
+class PushOutcome:
+    scope: Scope
+    version: int
+    targets: list[str]
+    pushed_at: str = ""
+    applied: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # device -> reason
+
+    @property
+    def pending(self) -> list[str]:
+        return [d for d in self.targets if d not in self.applied and d not in self.rejected]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scope": str(self.scope),
+            "version": self.version,
+            "applied": self.applied,
+            "rejected": self.rejected,
+            "pending": self.pending,
+        }
+
+
+def targets(layout: FleetLayout, scope: Scope) -> list[str]:
+    """The enrolled devices a layer of ``scope`` reaches."""
+    devices = DeviceRegistry(layout).devices()
+    if scope.level == "fleet":
+        return sorted(devices)
+    if scope.level == "site":
+        return sorted(d for d, site in devices.items() if site == scope.target)
+    return [scope.target] if scope.target in devices else []
+
+
+class _Session:
+    """One console connection: retained layer versions and device reports as they arrive."""
+
+    def __init__(self, layout: FleetLayout) -> None:
+        self.client = practice_client(
+            layout, "console", client_id=f"{topics.CONSOLE_IDENTITY}-push-{os.getpid()}"
+        )
+        self.lock = threading.Lock()
+        self.connected = threading.Event()
+        self.refused: str | None = None
+        self.retained: dict[str, bytes] = {}
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        connect(self.client, layout)
+        self.client.loop_start()
+        if not self.connected.wait(CONNECT_TIMEOUT_S) or self.refused:
+            self.close()
+            raise ConsoleError(f"cannot reach the fleet's broker ({self.refused or 'timed out'})")
+
+    def _on_connect(self, client: mqtt.Client, u: Any, f: Any, code: Any, p: Any) -> None:
+        if code.is_failure:
+            self.refused = str(code)
+        self.connected.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            if message.topic.endswith("/config/reported"):
+                try:
+                    report = json.loads(message.payload)
+                except ValueError:
+                    return
+                if isinstance(report, dict) and isinstance(report.get("device"), str):
+                    self.reports[report["device"]] = report
+            else:
+                self.retained[message.topic] = bytes(message.payload)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _held_version(payload: bytes | None, verify_key: bytes, scope: Scope) -> int:
+    if not payload:
+        return 0
+    try:
+        return config_layers.decode(payload, verify_key, expected=scope).version
+    except LayerRejected:
+        return 0  # not ours or damaged: a new good layer replaces it
+
+
+def push(
+    layout: FleetLayout,
+    scope: Scope,
+    settings: dict[str, Any],
+    *,
+    wait_s: float | None = None,
+    progress: Any = None,
+) -> PushOutcome:
+    """Sign and publish ``settings`` as ``scope``'s next layer; with ``wait_s``, wait that
+    long for every device in scope to report it applied or rejected."""
+    seed = read_key(layout.signing_key)
+    verify_key = read_key(layout.signing_pub)
+    session = _Session(layout)
+    try:
+        session.client.subscribe(
+            [(scope.topic(), 1), (f"{topics.ROOT}/devices/+/config/reported", 1)]
+        )
+        time.sleep(RETAINED_SETTLE_S)  # retained messages arrive right after SUBACK
+        with session.lock:
+            held = _held_version(session.retained.get(scope.topic()), verify_key, scope)
+        layer = config_layers.make(scope, held + 1, now_utc(), settings)
+        payload = config_layers.encode(layer, seed)
+        info = session.client.publish(scope.topic(), payload, qos=1, retain=True)
+        info.wait_for_publish(CONNECT_TIMEOUT_S)
+        outcome = PushOutcome(scope, layer.version, targets(layout, scope), layer.issued_at)
+        deadline = time.monotonic() + (wait_s or 0)
+        while wait_s is not None and outcome.pending and time.monotonic() < deadline:
+            with session.lock:
+                reports = dict(session.reports)
+            _tally(outcome, reports)
+            if progress is not None:
+                progress(outcome)
+            time.sleep(0.1)
+        return outcome
+    finally:
+        session.close()
+
+
+def _tally(outcome: PushOutcome, reports: dict[str, dict[str, Any]]) -> None:
+    level = outcome.scope.level
+    for device in outcome.pending:
+        layers = reports.get(device, {}).get("layers")
+        entry = layers.get(level) if isinstance(layers, dict) else None
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("held") == outcome.version:
+            outcome.applied.append(device)
+        elif (
+            entry.get("state") == "rejected"
+            and entry.get("version") in (outcome.version, None)
+            and str(entry.get("at", "")) >= outcome.pushed_at  # not an older push's verdict
+        ):
+            outcome.rejected[device] = str(entry.get("reason", ""))

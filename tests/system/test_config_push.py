@@ -1,0 +1,110 @@
+"""Signed configuration layers pushed by the console reach the devices through mosquitto
+(TLS, per-device ACLs), are applied or rejected with a reason, and reach offline devices later."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from processes import Enrol, agent, agent_status, run_cli, wait_until
+
+from healthhub.protocol.fleet_layout import FleetLayout
+from healthhub.provisioning.broker_process import BrokerProcess
+
+pytestmark = pytest.mark.system
+
+
+def push(fleet: FleetLayout, tmp_path: Path, where: list[str], settings: Any, *extra: str) -> Any:
+    file = tmp_path / "layer.yaml"
+    file.write_text(yaml.safe_dump(settings))
+    return run_cli(
+        "healthhub-fleet",
+        "config",
+        "push",
+        "--fleet",
+        str(fleet.root),
+        *where,
+        str(file),
+        *extra,
+        check=False,
+        timeout=120,
+    )
+
+
+def held(config: Path, level: str) -> int | None:
+    if not (config.parent / "state" / "outbox.sqlite").exists():
+        return None
+    layers = agent_status(config).get("config") or {}
+    return layers.get(level, {}).get("held")
+
+
+def connected(config: Path) -> bool:
+    if not (config.parent / "state" / "outbox.sqlite").exists():
+        return False
+    return bool(agent_status(config)["link"]["state"] == "connected")
+
+
+def test_layers_are_applied_rejected_with_a_reason_and_reach_an_offline_device(
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
+) -> None:
+    kiosk = enrol("kiosk-1", role="kiosk", simulate=False)
+    wall = enrol("wall-1", simulate=False)
+    away = enrol("wall-9", site="practice-b", simulate=False)
+    for config in (kiosk, wall, away):
+        data = yaml.safe_load(config.read_text())
+        data["telemetry"] = {"interval_s": 0.3}  # the status file follows quickly
+        config.write_text(yaml.safe_dump(data))
+    running = [agent(kiosk, tmp_path).start(), agent(wall, tmp_path).start()]
+    try:
+        for config in (kiosk, wall):
+            wait_until(lambda c=config: connected(c), 60, f"{config.parent.name} connected")
+
+        site = ["--site", "practice-a"]
+        good = push(fleet, tmp_path, site, {"ui": {"idle_timeout_s": 120}}, "--wait", "--json")
+        assert good.returncode == 0, good.stdout + good.stderr
+        outcome = json.loads(good.stdout)
+        assert outcome["version"] == 1
+        assert sorted(outcome["applied"]) == ["kiosk-1", "wall-1"]
+        wait_until(lambda: held(kiosk, "site") == 1, 30, "kiosk-1 to report site layer 1")
+
+        bad = push(fleet, tmp_path, site, {"ui": {"idle_timeout_s": 5}}, "--wait", "--json")
+        assert bad.returncode == 1
+        refused = json.loads(bad.stdout)["rejected"]
+        assert set(refused) == {"kiosk-1", "wall-1"}
+        assert all("ui.idle_timeout_s" in reason for reason in refused.values())
+        assert held(kiosk, "site") == 1  # the good layer is kept
+
+        local_only = push(fleet, tmp_path, site, {"broker": {"host": "evil.example"}})
+        assert local_only.returncode == 2
+        assert "local-only" in local_only.stderr
+
+        # wall-9 is off: the fleet-wide layer waits for it on the broker.
+        fleet_wide = push(
+            fleet,
+            tmp_path,
+            ["--fleet-wide"],
+            {"telemetry": {"interval_s": 0.4}},
+            "--wait",
+            "--timeout",
+            "5",
+            "--json",
+        )
+        assert fleet_wide.returncode == 1
+        assert json.loads(fleet_wide.stdout)["pending"] == ["wall-9"]
+        running.append(agent(away, tmp_path).start())
+        wait_until(lambda: held(away, "fleet") == 1, 60, "wall-9 to catch up on the fleet layer")
+        assert held(away, "site") is None  # practice-a's layer is not practice-b's
+    finally:
+        for service in running:
+            assert service.stop() == 0
+
+    # Restarted without a broker connection yet, the kiosk runs on the layers it kept.
+    again = agent(kiosk, tmp_path, name="kiosk-again").start()
+    try:
+        wait_until(lambda: held(kiosk, "site") == 1, 30, "kiosk-1 to hold site layer 1 again")
+        assert held(kiosk, "fleet") == 1
+    finally:
+        assert again.stop() == 0
