@@ -26,7 +26,14 @@ from typing import Any
 from healthhub.agent.config import ConfigError, DeviceConfig, validate_config
 from healthhub.protocol import canonical
 from healthhub.protocol.clock import now_utc
-from healthhub.protocol.config_layers import LEVELS, ConfigLayer, LayerRejected, Scope, decode
+from healthhub.protocol.config_layers import (
+    LEVELS,
+    ConfigLayer,
+    LayerRejected,
+    Scope,
+    decode,
+    merge,
+)
 from healthhub.protocol.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -54,40 +61,6 @@ class LayerReport:
             "reason": self.reason,
             "at": self.at,
         }
-
-
-def merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
-    """``layer`` over ``base``: mappings key by key, everything else replaced."""
-    merged = dict(base)
-    for key, value in layer.items():
-        below = merged.get(key)
-        if isinstance(value, Mapping) and isinstance(below, Mapping):
-            merged[key] = merge(below, value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def sources(local: Mapping[str, Any], layers: Mapping[str, ConfigLayer]) -> dict[str, str]:
-    """Where each effective value comes from: dotted key -> ``local`` or the layer's scope."""
-    found: dict[str, str] = {}
-
-    def walk(tree: Mapping[str, Any], origin: str, prefix: str) -> None:
-        for key, value in tree.items():
-            path = f"{prefix}{key}"
-            for known in [k for k in found if k == path or k.startswith(f"{path}.")]:
-                if not isinstance(value, Mapping):
-                    del found[known]  # replaced whole by this layer
-            if isinstance(value, Mapping) and value:
-                walk(value, origin, f"{path}.")
-            else:
-                found[path] = origin
-
-    walk(local, "local", "")
-    for level in LEVELS:
-        if level in layers:
-            walk(layers[level].settings, str(layers[level].scope), "")
-    return found
 
 
 class LayerStore:

@@ -13,14 +13,17 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import yaml
 
 from healthhub.fleet.bridge import Bridge
 from healthhub.fleet.config_push import PushOutcome
 from healthhub.fleet.config_push import push as push_layer
+from healthhub.fleet.config_push import show as show_config
 from healthhub.fleet.console import fleet_status
 from healthhub.fleet.store import PracticeStore, open_readonly
 from healthhub.protocol import config_layers
@@ -98,6 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--wait", action="store_true", help="follow the devices' reports")
     push.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     push.add_argument("--json", action="store_true")
+    show = config_sub.add_parser(
+        "show",
+        help="a device's effective configuration and where each value comes from",
+        description="The device's enrolment file under the fleet, site and device layers "
+        "retained now, each value with its source, and the versions the device reports.",
+    )
+    show.add_argument("--fleet", type=Path, required=True)
+    show.add_argument("--device", required=True)
+    show.add_argument("--json", action="store_true")
     return parser
 
 
@@ -108,16 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "bridge": run_bridge,
+        "export": export,
+        "alerts": list_alerts,
+        "status": status,
+        "config": lambda a: config_show(a) if a.config_command == "show" else config_push(a),
+    }
     try:
-        if args.command == "bridge":
-            return run_bridge(args)
-        if args.command == "export":
-            return export(args)
-        if args.command == "alerts":
-            return list_alerts(args)
-        if args.command == "config":
-            return config_push(args)
-        return status(args)
+        return commands[args.command](args)
     except HealthHubError as exc:
         print(f"healthhub-fleet {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -202,6 +213,37 @@ def config_push(args: argparse.Namespace) -> int:
             for device in outcome.pending:
                 print(f"  no answer from {device} in {args.timeout:g} s")
     return 1 if args.wait and (outcome.rejected or outcome.pending) else 0
+
+
+def config_show(args: argparse.Namespace) -> int:
+    shown = show_config(_fleet(args.fleet), args.device)
+    if args.json:
+        document = {
+            "effective": shown.effective,
+            "sources": shown.sources,
+            "layers": shown.layers,
+            "problems": shown.problems,
+            "reported": shown.reported,
+        }
+        print(json.dumps(document, indent=2, sort_keys=True))
+        return 0
+    for key, origin in sorted(shown.sources.items()):
+        value: Any = shown.effective
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        print(f"{key} = {json.dumps(value)}  ({origin})")
+    for level in ("fleet", "site", "device"):
+        held = (shown.reported or {}).get("layers", {}).get(level, {})
+        print(
+            f"# {level} layer: version {shown.layers.get(level, '-')} on the broker, "
+            f"device holds {held.get('held') or '-'} ({held.get('state', 'no report')})"
+            + (
+                f"; retained layer is invalid: {shown.problems[level]}"
+                if level in shown.problems
+                else ""
+            )
+        )
+    return 0
 
 
 def list_alerts(args: argparse.Namespace) -> int:

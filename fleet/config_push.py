@@ -1,5 +1,7 @@
 """``healthhub-fleet config push``: sign a configuration layer, publish it retained, and
 (with ``--wait``) follow each device's ``config/reported`` until it applied or rejected it.
+``config show``: a device's effective configuration as the fleet intends it (its enrolment
+file under the retained layers) with where each value comes from, beside what it reports.
 
 The version is the one retained on the layer's topic plus one (a new scope starts at 1), so
 the console holds no counter of its own and two consoles cannot reuse a version silently:
@@ -16,13 +18,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import yaml
 
 from healthhub.fleet.console import RETAINED_SETTLE_S, ConsoleError
 from healthhub.fleet.practice_client import connect, practice_client
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.protocol import config_layers, topics
 from healthhub.protocol.clock import now_utc
-from healthhub.protocol.config_layers import LayerRejected, Scope
+from healthhub.protocol.config_layers import (
+    LEVELS,
+    ConfigLayer,
+    LayerRejected,
+    Scope,
+    merge,
+    sources,
+)
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.protocol.keys import read_key
 
@@ -166,3 +176,59 @@ def _tally(outcome: PushOutcome, reports: dict[str, dict[str, Any]]) -> None:
             and str(entry.get("at", "")) >= outcome.pushed_at  # not an older push's verdict
         ):
             outcome.rejected[device] = str(entry.get("reason", ""))
+
+
+@dataclass
+class Shown:
+    effective: dict[str, Any]
+    sources: dict[str, str]  # dotted key -> "local" or the layer's scope
+    layers: dict[str, int]  # level -> version retained on the broker
+    problems: dict[str, str]  # level -> why the retained layer would be rejected
+    reported: dict[str, Any] | None  # what the device last said (config/reported)
+
+
+def show(layout: FleetLayout, device: str) -> Shown:
+    """What ``device`` should run: its enrolment file under the layers retained now."""
+    site = DeviceRegistry(layout).devices().get(device)
+    if site is None:
+        raise ConsoleError(f"device {device} is not enrolled in this fleet")
+    local = yaml.safe_load((layout.device_dir(device) / "device.yaml").read_text("utf-8"))
+    scopes = {
+        "fleet": Scope("fleet"),
+        "site": Scope("site", site),
+        "device": Scope("device", device),
+    }
+    verify_key = read_key(layout.signing_pub)
+    session = _Session(layout)
+    try:
+        session.client.subscribe(
+            [(scope.topic(), 1) for scope in scopes.values()]
+            + [(topics.config_reported(device), 1)]
+        )
+        time.sleep(RETAINED_SETTLE_S)
+        with session.lock:
+            retained = dict(session.retained)
+            reported = session.reports.get(device)
+    finally:
+        session.close()
+    layers: dict[str, ConfigLayer] = {}
+    problems: dict[str, str] = {}
+    for level in LEVELS:
+        payload = retained.get(scopes[level].topic())
+        if not payload:
+            continue
+        try:
+            layers[level] = config_layers.decode(payload, verify_key, expected=scopes[level])
+        except LayerRejected as exc:
+            problems[level] = str(exc)
+    effective = dict(local)
+    for level in LEVELS:
+        if level in layers:
+            effective = merge(effective, layers[level].settings)
+    return Shown(
+        effective,
+        sources(local, layers),
+        {level: layer.version for level, layer in layers.items()},
+        problems,
+        reported,
+    )

@@ -17,6 +17,7 @@ part. Whether the merged result is a valid configuration is the agent's check.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -153,3 +154,37 @@ def decode(payload: bytes, verify_key: bytes, *, expected: Scope) -> ConfigLayer
     if isinstance(version, bool) or not isinstance(version, int):
         raise LayerRejected("version must be a whole number from 1")
     return make(scope, version, issued_at, check_settings(unsigned.get("settings")))
+
+
+def merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """``layer`` over ``base``: mappings key by key, everything else replaced."""
+    merged = dict(base)
+    for key, value in layer.items():
+        below = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            merged[key] = merge(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def sources(local: Mapping[str, Any], layers: Mapping[str, ConfigLayer]) -> dict[str, str]:
+    """Where each effective value comes from: dotted key -> ``local`` or the layer's scope."""
+    found: dict[str, str] = {}
+
+    def walk(tree: Mapping[str, Any], origin: str, prefix: str) -> None:
+        for key, value in tree.items():
+            path = f"{prefix}{key}"
+            for known in [k for k in found if k == path or k.startswith(f"{path}.")]:
+                if not isinstance(value, Mapping):
+                    del found[known]  # replaced whole by this layer
+            if isinstance(value, Mapping) and value:
+                walk(value, origin, f"{path}.")
+            else:
+                found[path] = origin
+
+    walk(local, "local", "")
+    for level in LEVELS:
+        if level in layers:
+            walk(layers[level].settings, str(layers[level].scope), "")
+    return found

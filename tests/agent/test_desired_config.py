@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from healthhub.agent.desired_config import LAYERS_FILE, LayerStore, merge, sources
+from healthhub.agent.desired_config import LAYERS_FILE, LayerStore
 from healthhub.protocol import canonical, config_layers, signed
-from healthhub.protocol.config_layers import LayerRejected, Scope
+from healthhub.protocol.config_layers import LayerRejected, Scope, merge, sources
 from healthhub.protocol.signed import generate_signing_key
 
 SEED, VERIFY = generate_signing_key()

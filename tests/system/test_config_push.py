@@ -69,6 +69,12 @@ def test_layers_are_applied_rejected_with_a_reason_and_reach_an_offline_device(
         assert outcome["version"] == 1
         assert sorted(outcome["applied"]) == ["kiosk-1", "wall-1"]
         wait_until(lambda: held(kiosk, "site") == 1, 30, "kiosk-1 to report site layer 1")
+        shown = run_cli(
+            "healthhub-fleet", "config", "show", "--fleet", str(fleet.root), "--device", "kiosk-1"
+        ).stdout
+        assert "ui.idle_timeout_s = 120  (site practice-a)" in shown
+        assert 'device.id = "kiosk-1"  (local)' in shown
+        assert "# site layer: version 1 on the broker, device holds 1 (applied)" in shown
 
         bad = push(fleet, tmp_path, site, {"ui": {"idle_timeout_s": 5}}, "--wait", "--json")
         assert bad.returncode == 1
