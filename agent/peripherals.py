@@ -62,6 +62,10 @@ class PeripheralStatus:
         }
 
 
+class _Reconfigure(Exception):
+    """Raised inside the task group to stop every peripheral for a new configuration."""
+
+
 class PeripheralSupervisor:
     def __init__(
         self,
@@ -81,6 +85,7 @@ class PeripheralSupervisor:
         self._restart_max_s = restart_max_s
         self.status = {s.name: PeripheralStatus(s.driver, s.backend) for s in specs}
         self._link = "connecting"
+        self._changed = asyncio.Event()
 
     # ReadingSink, as the drivers see us
     async def reading(self, peripheral: str, reading: DriverReading) -> None:
@@ -144,9 +149,38 @@ class PeripheralSupervisor:
         return names
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            for spec in self.specs:
-                group.create_task(self._supervise(spec), name=f"peripheral:{spec.name}")
+        """Supervise every peripheral until cancelled; :meth:`reconfigure` restarts them
+        with new declarations without stopping the agent."""
+        while True:
+            self._changed.clear()
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for spec in self.specs:
+                        group.create_task(self._supervise(spec), name=f"peripheral:{spec.name}")
+                    group.create_task(self._until_changed(), name="peripherals:reconfigure")
+            except* _Reconfigure:
+                log.info("peripherals restarted with a new configuration")
+
+    async def _until_changed(self) -> None:
+        await self._changed.wait()
+        raise _Reconfigure
+
+    def reconfigure(self, specs: list[PeripheralSpec]) -> None:
+        """New peripheral declarations (a config layer): stop every peripheral, then start
+        the new set. Counters carry over for a peripheral whose declaration is unchanged."""
+        if specs == self.specs:
+            return
+        old = {spec.name: (spec, self.status[spec.name]) for spec in self.specs}
+        self.specs = list(specs)
+        self.instances = {}
+        self.status = {}
+        for spec in specs:
+            kept = old.get(spec.name)
+            if kept is not None and kept[0] == spec:
+                self.status[spec.name] = kept[1]
+            else:
+                self.status[spec.name] = PeripheralStatus(spec.driver, spec.backend)
+        self._changed.set()
 
     async def _supervise(self, spec: PeripheralSpec) -> None:
         status = self.status[spec.name]

@@ -453,13 +453,14 @@ class Agent:
     def _apply(self, config: DeviceConfig) -> None:
         """Take a new effective configuration live. Telemetry reads its interval every
         round; the staff PIN is checked against the new hash at once; the UI settings reach
-        the UI with its next hello; a change of peripherals takes effect at the next start
-        of the agent (issue 6, next step: restart the supervisor)."""
-        peripherals_changed = config.peripherals != self.config.peripherals
+        the UI with its next hello; new peripherals restart the supervisor's set (a reading
+        in flight from a peripheral that is going still finds its declaration)."""
         self.config = config
         self.desk.set_staff_pin(config.ui.staff_pin_hash)
-        if peripherals_changed:
-            log.warning("peripherals changed by a config layer: they change at the next start")
+        specs = [p.spec() for p in config.peripherals]
+        if specs != self.peripherals.specs:
+            self._specs = {**self._specs, **{spec.name: spec for spec in specs}}
+            self.peripherals.reconfigure(specs)
 
     # -- reporting -----------------------------------------------------------
 

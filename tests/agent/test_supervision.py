@@ -74,3 +74,40 @@ def test_link_state_reaches_running_and_later_peripherals_and_a_defect_stops_non
     sup.instances["late"] = late
     sup._show_link("late", late)  # what _supervise does when it creates a peripheral
     assert late.shown == ["disconnected"]
+
+
+def test_new_peripherals_replace_the_old_without_stopping_the_supervisor() -> None:
+    """A config layer that changes the peripherals: the old ones stop, the new ones start,
+    and an unchanged one keeps its counters."""
+    taken: list[str] = []
+
+    async def take(name: str, reading: object) -> None:
+        taken.append(name)
+
+    def sim(name: str, driver: str) -> PeripheralSpec:
+        return PeripheralSpec(name, driver, "simulator", {"interval_s": 0.01})
+
+    async def scenario() -> PeripheralSupervisor:
+        sup = PeripheralSupervisor([sim("bp", "blood_pressure"), sim("scale", "scale")], take)
+        task = asyncio.create_task(sup.run())
+        try:
+            async with asyncio.timeout(20):
+                while "bp" not in taken or "scale" not in taken:
+                    await asyncio.sleep(0.01)
+                sup.reconfigure([sim("bp", "blood_pressure"), sim("thermo", "thermometer")])
+                mark = len(taken)
+                while "thermo" not in taken[mark:]:
+                    await asyncio.sleep(0.01)
+                scales = taken.count("scale")
+                await asyncio.sleep(0.2)  # 20 intervals: a running scale would have read
+                assert taken.count("scale") == scales  # the scale is gone
+                assert not task.done()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return sup
+
+    sup = asyncio.run(scenario())
+    assert set(sup.status) == {"bp", "thermo"}
+    assert set(sup.instances) == {"bp", "thermo"}
+    assert sup.status["bp"].readings >= 1  # carried over: the same declaration

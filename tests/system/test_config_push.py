@@ -41,6 +41,10 @@ def held(config: Path, level: str) -> int | None:
     return layers.get(level, {}).get("held")
 
 
+def peripherals(config: Path) -> dict[str, Any]:
+    return dict(agent_status(config).get("peripherals") or {})
+
+
 def connected(config: Path) -> bool:
     if not (config.parent / "state" / "outbox.sqlite").exists():
         return False
@@ -82,6 +86,16 @@ def test_layers_are_applied_rejected_with_a_reason_and_reach_an_offline_device(
         assert set(refused) == {"kiosk-1", "wall-1"}
         assert all("ui.idle_timeout_s" in reason for reason in refused.values())
         assert held(kiosk, "site") == 1  # the good layer is kept
+
+        # Peripherals pushed to a running unit start without a restart of the agent.
+        scale = {"name": "scale", "driver": "scale", "backend": "simulator", "interval_s": 0.2}
+        added = push(fleet, tmp_path, ["--device", "kiosk-1"], {"peripherals": [scale]}, "--wait")
+        assert added.returncode == 0, added.stdout + added.stderr
+        wait_until(
+            lambda: peripherals(kiosk).get("scale", {}).get("readings", 0) > 0,
+            30,
+            "the pushed scale to take readings",
+        )
 
         local_only = push(fleet, tmp_path, site, {"broker": {"host": "evil.example"}})
         assert local_only.returncode == 2
