@@ -86,6 +86,7 @@ class PeripheralSupervisor:
         self.status = {s.name: PeripheralStatus(s.driver, s.backend) for s in specs}
         self._link = "connecting"
         self._changed = asyncio.Event()
+        self._next: list[PeripheralSpec] | None = None  # declarations waiting to be adopted
 
     # ReadingSink, as the drivers see us
     async def reading(self, peripheral: str, reading: DriverReading) -> None:
@@ -152,7 +153,10 @@ class PeripheralSupervisor:
         """Supervise every peripheral until cancelled; :meth:`reconfigure` restarts them
         with new declarations without stopping the agent."""
         while True:
-            self._changed.clear()
+            self._changed.clear()  # before adopting: a change from now on ends the next round
+            if self._next is not None:
+                self._adopt(self._next)
+                self._next = None
             try:
                 async with asyncio.TaskGroup() as group:
                     for spec in self.specs:
@@ -166,10 +170,16 @@ class PeripheralSupervisor:
         raise _Reconfigure
 
     def reconfigure(self, specs: list[PeripheralSpec]) -> None:
-        """New peripheral declarations (a config layer): stop every peripheral, then start
-        the new set. Counters carry over for a peripheral whose declaration is unchanged."""
-        if specs == self.specs:
+        """New peripheral declarations (a config layer): every running peripheral is stopped,
+        then the new set starts (in :meth:`run`, once the old ones have ended)."""
+        if specs == (self.specs if self._next is None else self._next):
             return
+        self._next = list(specs)
+        self._changed.set()
+
+    def _adopt(self, specs: list[PeripheralSpec]) -> None:
+        """The new set, once no old peripheral runs. Counters carry over for a peripheral
+        whose declaration is unchanged."""
         old = {spec.name: (spec, self.status[spec.name]) for spec in self.specs}
         self.specs = list(specs)
         self.instances = {}
@@ -180,7 +190,6 @@ class PeripheralSupervisor:
                 self.status[spec.name] = kept[1]
             else:
                 self.status[spec.name] = PeripheralStatus(spec.driver, spec.backend)
-        self._changed.set()
 
     async def _supervise(self, spec: PeripheralSpec) -> None:
         status = self.status[spec.name]
