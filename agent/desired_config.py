@@ -30,9 +30,9 @@ from healthhub.protocol.config_layers import (
     LEVELS,
     ConfigLayer,
     LayerRejected,
-    Scope,
     decode,
-    merge,
+    layered,
+    scopes_of,
 )
 from healthhub.protocol.files import write_atomic
 
@@ -81,11 +81,7 @@ class LayerStore:
         self.path = state_dir / LAYERS_FILE
         self.state_dir = state_dir
         self._verify_key = verify_key
-        self.scopes = {
-            "fleet": Scope("fleet"),
-            "site": Scope("site", site),
-            "device": Scope("device", device),
-        }
+        self.scopes = scopes_of(device, site)
         self.payloads: dict[str, bytes] = {}
         self.layers: dict[str, ConfigLayer] = {}
         self.reports: dict[str, LayerReport] = {}
@@ -125,12 +121,7 @@ class LayerStore:
             self.payloads.clear()
 
     def effective_raw(self, layers: Mapping[str, ConfigLayer] | None = None) -> dict[str, Any]:
-        merged = dict(self.local)
-        held = self.layers if layers is None else layers
-        for level in LEVELS:
-            if level in held:
-                merged = merge(merged, held[level].settings)
-        return merged
+        return layered(self.local, self.layers if layers is None else layers)
 
     def effective(self, layers: Mapping[str, ConfigLayer] | None = None) -> DeviceConfig:
         """The effective configuration; :class:`ConfigError` if it does not validate."""

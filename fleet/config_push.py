@@ -30,7 +30,6 @@ from healthhub.protocol.config_layers import (
     ConfigLayer,
     LayerRejected,
     Scope,
-    merge,
     sources,
 )
 from healthhub.protocol.fleet_layout import FleetLayout
@@ -193,11 +192,7 @@ def show(layout: FleetLayout, device: str) -> Shown:
     if site is None:
         raise ConsoleError(f"device {device} is not enrolled in this fleet")
     local = yaml.safe_load((layout.device_dir(device) / "device.yaml").read_text("utf-8"))
-    scopes = {
-        "fleet": Scope("fleet"),
-        "site": Scope("site", site),
-        "device": Scope("device", device),
-    }
+    scopes = config_layers.scopes_of(device, site)
     verify_key = read_key(layout.signing_pub)
     session = _Session(layout)
     try:
@@ -221,12 +216,8 @@ def show(layout: FleetLayout, device: str) -> Shown:
             layers[level] = config_layers.decode(payload, verify_key, expected=scopes[level])
         except LayerRejected as exc:
             problems[level] = str(exc)
-    effective = dict(local)
-    for level in LEVELS:
-        if level in layers:
-            effective = merge(effective, layers[level].settings)
     return Shown(
-        effective,
+        config_layers.layered(local, layers),
         sources(local, layers),
         {level: layer.version for level, layer in layers.items()},
         problems,

@@ -156,6 +156,20 @@ def decode(payload: bytes, verify_key: bytes, *, expected: Scope) -> ConfigLayer
     return make(scope, version, issued_at, check_settings(unsigned.get("settings")))
 
 
+def scopes_of(device: str, site: str) -> dict[str, Scope]:
+    """The three scopes whose layers reach ``device`` at ``site``, by level."""
+    return {"fleet": Scope("fleet"), "site": Scope("site", site), "device": Scope("device", device)}
+
+
+def layered(local: Mapping[str, Any], layers: Mapping[str, ConfigLayer]) -> dict[str, Any]:
+    """The effective settings: ``layers`` (by level) over the local file, lowest first."""
+    merged = dict(local)
+    for level in LEVELS:
+        if level in layers:
+            merged = merge(merged, layers[level].settings)
+    return merged
+
+
 def merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
     """``layer`` over ``base``: mappings key by key, everything else replaced."""
     merged = dict(base)
