@@ -48,6 +48,7 @@ class Scope:
         return {"fleet": True} if self.level == "fleet" else {self.level: self.target}
 
     def topic(self) -> str:
+        """The retained topic of this scope's configuration layer."""
         if self.level == "fleet":
             return topics.FLEET_CONFIG
         if self.level == "site":
@@ -55,6 +56,16 @@ class Scope:
             return topics.site_config(self.target)
         assert self.target is not None
         return topics.device_config(self.target)
+
+    def content_topic(self) -> str:
+        """The retained topic of this scope's content manifest."""
+        if self.level == "fleet":
+            return topics.FLEET_CONTENT
+        if self.level == "site":
+            assert self.target is not None
+            return topics.site_content(self.target)
+        assert self.target is not None
+        return topics.device_content(self.target)
 
     def __str__(self) -> str:
         return "fleet" if self.target is None else f"{self.level} {self.target}"

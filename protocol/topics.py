@@ -76,6 +76,16 @@ def device_content(device: str) -> str:
     return f"{device_root(device)}/content"
 
 
+def content_reported(device: str) -> str:
+    return f"{device_root(device)}/content/reported"
+
+
+def content_blob(sha256: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ProtocolError(f"{sha256!r} is not a sha256 in lower-case hex")
+    return f"{ROOT}/content/blobs/{sha256}"
+
+
 def command_request(device: str) -> str:
     return f"{device_root(device)}/cmd/req"
 

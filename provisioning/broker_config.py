@@ -168,6 +168,7 @@ def render_acl(layout: FleetLayout) -> str:
                 topics.telemetry(device),
                 f"{topics.device_root(device)}/up/#",
                 topics.config_reported(device),
+                topics.content_reported(device),
                 topics.command_response(device),
             ],
         )
