@@ -64,6 +64,7 @@ def device_grants(device: str, site: str) -> set[tuple[str, str]]:
         ("write", f"{own}/telemetry"),
         ("write", f"{own}/up/#"),
         ("write", f"{own}/config/reported"),
+        ("write", f"{own}/content/reported"),
         ("write", f"{own}/cmd/res"),
         ("read", f"{own}/ack"),
         ("read", f"{own}/config"),
