@@ -48,6 +48,7 @@ class PeripheralStatus:
     readings: int = 0
     signals: int = 0
     battery: int | None = None  # percent, where the device reports it
+    failed: bool = False  # stopped for good (a permanent error): someone must act
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -196,6 +197,7 @@ class PeripheralSupervisor:
         try:
             peripheral = registry.create(spec)
         except DriverError as exc:
+            status.failed = True
             self.state(spec.name, PeripheralState.ERROR, str(exc))
             log.error("peripheral %s not started: %s", spec.name, exc)
             return
@@ -210,6 +212,7 @@ class PeripheralSupervisor:
                     self.state(spec.name, PeripheralState.STARTING)
                     await self._run_once(peripheral.run, spec.name)
         except PermanentDriverError as exc:
+            status.failed = True
             self.state(spec.name, PeripheralState.ERROR, str(exc))
             log.error("peripheral %s stopped: %s", spec.name, exc)
 
@@ -226,6 +229,15 @@ class PeripheralSupervisor:
             log.exception("peripheral %s crashed", name)
             self.state(name, PeripheralState.ERROR, f"internal error: {type(exc).__name__}")
             raise TransientDriverError(f"{name} crashed: {exc}") from exc
+
+    def settled(self, names: set[str]) -> tuple[bool, dict[str, str]]:
+        """Whether the current set is adopted and every one of ``names`` has left
+        ``starting``; and those of them that failed for good, with the reason."""
+        adopted = self._next is None and names <= set(self.status)
+        statuses = {name: self.status[name] for name in names if name in self.status}
+        failed = {name: s.detail for name, s in statuses.items() if s.failed}
+        started = all(s.state != PeripheralState.STARTING or s.failed for s in statuses.values())
+        return adopted and started, failed
 
     def to_json(self) -> dict[str, Any]:
         return {name: status.to_json() for name, status in self.status.items()}

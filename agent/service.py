@@ -27,6 +27,7 @@ import yaml
 
 from healthhub.agent.async_outbox import AsyncOutbox
 from healthhub.agent.config import DeviceConfig
+from healthhub.agent.config_apply import ConfigApplier
 from healthhub.agent.delivery import Delivery
 from healthhub.agent.desired_config import LayerStore
 from healthhub.agent.local_api import LocalApiServer
@@ -104,6 +105,7 @@ class Agent:
         self.config = config
         self.config_path = config_path
         self.layers: LayerStore | None = None  # remote config layers, set in _open()
+        self.remote_config: ConfigApplier | None = None
         self.device = config.device.id
         self.site = config.device.site
         self.state_dir = config.state_dir
@@ -171,6 +173,14 @@ class Agent:
             status=self.telemetry,
             pins=PinGuard(self.config.ui.staff_pin_hash),
         )
+        if self.layers is not None:
+            self.remote_config = ConfigApplier(
+                self.layers,
+                self.peripherals,
+                current=lambda: self.config,
+                apply=self._apply,
+                report=self._config_changed,
+            )
         assert self.config.local_api.socket is not None  # load_config always sets it
         self.local_api = LocalApiServer(self.config.local_api.socket, self.desk.handle)
         self._opened = True
@@ -202,6 +212,8 @@ class Agent:
             loop.create_task(self._telemetry_forever(), name="telemetry"),
             loop.create_task(self._watchdog_forever(), name="watchdog"),
         ]
+        if self.remote_config is not None:
+            tasks.append(loop.create_task(self.remote_config.run(), name="remote-config"))
         stop_wait = loop.create_task(self._stop.wait())
         waiting: set[asyncio.Task[Any]] = {*tasks, stop_wait}
         failure: BaseException | None = None
@@ -333,12 +345,18 @@ class Agent:
             "site": self.site,
             "role": self.config.device.role,
             "version": AGENT_VERSION,
-            "ui": self.config.ui.model_dump(mode="json", exclude={"staff_pin_hash"})
-            | {"staff_screen": self.config.ui.staff_pin_hash is not None},
+            "ui": self._ui_settings(),
             "peripherals": peripherals,
             "link": self.link_state.state,
             "outbox": {"depth": stats.depth, "bound": stats.bound},
             "session": None if session is None else session.id,
+        }
+
+    def _ui_settings(self) -> dict[str, Any]:
+        """The UI's settings as it gets them (hello, ``config`` events): never the PIN hash."""
+        ui = self.config.ui
+        return ui.model_dump(mode="json", exclude={"staff_pin_hash"}) | {
+            "staff_screen": ui.staff_pin_hash is not None
         }
 
     # -- the broker link -----------------------------------------------------
@@ -419,30 +437,24 @@ class Agent:
         level = None if self.layers is None else self.layers.level_of(topic)
         if topic == topics.ack(self.device):
             self.delivery.on_ack(payload)
-        elif level is not None:
-            self._config_layer(level, payload)
+        elif level is not None and self.remote_config is not None:
+            self.remote_config.received(level, payload)
         else:
             log.warning("message on unexpected topic %s ignored", topic)
 
     # -- remote configuration --------------------------------------------------
 
-    def _config_layer(self, level: str, payload: bytes) -> None:
-        assert self.layers is not None
-        config, report = self.layers.offer(level, payload)
-        if config is not None:
-            self._apply(config)
-        if report is not None:
-            self._write_status_file()
-            link = self._link
-            if link is not None and not link.closed.is_set():
-                try:
-                    link.publish(
-                        topics.config_reported(self.device),
-                        self._config_reported(),
-                        retain=True,
-                    )
-                except LinkError as exc:
-                    log.warning("config report not sent: %s", exc)
+    def _config_changed(self) -> None:
+        """A layer was decided (or is being checked): say so, retained, and in the status."""
+        self._write_status_file()
+        link = self._link
+        if link is not None and not link.closed.is_set():
+            try:
+                link.publish(
+                    topics.config_reported(self.device), self._config_reported(), retain=True
+                )
+            except LinkError as exc:
+                log.warning("config report not sent: %s", exc)
 
     def _config_reported(self) -> bytes:
         assert self.layers is not None
@@ -452,11 +464,15 @@ class Agent:
 
     def _apply(self, config: DeviceConfig) -> None:
         """Take a new effective configuration live. Telemetry reads its interval every
-        round; the staff PIN is checked against the new hash at once; the UI settings reach
-        the UI with its next hello; new peripherals restart the supervisor's set (a reading
-        in flight from a peripheral that is going still finds its declaration)."""
+        round; the staff PIN is checked against the new hash at once; the UI gets its new
+        settings in a ``config`` event (and takes them once no patient is at it); new
+        peripherals restart the supervisor's set (a reading in flight from a peripheral
+        that is going still finds its declaration)."""
+        before = self._ui_settings()
         self.config = config
         self.desk.set_staff_pin(config.ui.staff_pin_hash)
+        if self._ui_settings() != before:
+            self._publish(api.Event("config", {"ui": self._ui_settings()}))
         specs = [p.spec() for p in config.peripherals]
         if specs != self.peripherals.specs:
             self._specs = {**self._specs, **{spec.name: spec for spec in specs}}

@@ -170,11 +170,13 @@ def _tally(outcome: PushOutcome, reports: dict[str, dict[str, Any]]) -> None:
         if entry.get("held") == outcome.version:
             outcome.applied.append(device)
         elif (
-            entry.get("state") == "rejected"
+            entry.get("state") in ("rejected", "rolled_back")
             and entry.get("version") in (outcome.version, None)
             and str(entry.get("at", "")) >= outcome.pushed_at  # not an older push's verdict
         ):
-            outcome.rejected[device] = str(entry.get("reason", ""))
+            reason = str(entry.get("reason", ""))
+            rolled_back = entry.get("state") == "rolled_back"
+            outcome.rejected[device] = f"rolled back: {reason}" if rolled_back else reason
 
 
 @dataclass

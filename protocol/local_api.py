@@ -70,6 +70,8 @@ OPS: Final = frozenset(
 #: ``presence``: someone is in front of the unit (a PIR); ``scanned``: a barcode/QR code was read
 #: (its ``text`` may identify a patient: only the UI gets it); ``help_requested``: the help
 #: button raised a staff alert (``alert`` its id), so the screen can say help is coming.
+#: ``config``: a pushed configuration changed the UI settings (``ui``, as in ``hello``);
+#: ``identify``: IT staff asked the unit to show itself (``device``, ``seconds``).
 EVENTS: Final = frozenset(
     {
         "peripheral",
@@ -81,6 +83,8 @@ EVENTS: Final = frozenset(
         "presence",
         "scanned",
         "help_requested",
+        "config",
+        "identify",
     }
 )
 

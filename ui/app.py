@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 KV_DIR = Path(__file__).parent / "screens"
 UI_VERSION = version("healthhub")
 FINISHED_RETURN_S = 12.0
+_SETTINGS_PROBLEM = "language code"
 
 
 class KioskApp(App):  # type: ignore[misc]
@@ -162,12 +163,22 @@ class KioskApp(App):  # type: ignore[misc]
             journey = Journey(self.client, hello.get("ui", {}))
             journey.listen(self._refresh)
             self.journey = journey
-            self.translator.problems.extend(
-                f"language code {code!r} in configuration has no catalogue: not offered"
-                for code in journey.unknown_languages
-            )
+        else:  # the agent restarted: its settings may have changed meanwhile
+            self.journey.configure(hello.get("ui", {}))
+        self._settings_problems()
         self.ready = True
         self._refresh()
+
+    def _settings_problems(self) -> None:
+        journey = self.journey
+        if journey is None:
+            return
+        self.translator.problems[:] = [
+            p for p in self.translator.problems if not p.startswith(_SETTINGS_PROBLEM)
+        ] + [
+            f"{_SETTINGS_PROBLEM} {code!r} in configuration has no catalogue: not offered"
+            for code in journey.unknown_languages
+        ]
 
     def _on_link(self, state: str) -> None:
         self.connected = state == "connected"
@@ -176,6 +187,10 @@ class KioskApp(App):  # type: ignore[misc]
     def _on_event(self, event: api.Event) -> None:
         journey = self.journey
         if journey is None:
+            return
+        if event.event == "config":  # a pushed layer changed the UI settings
+            journey.configure(event.data.get("ui", {}))
+            self._settings_problems()
             return
         reading = journey.on_event(event)
         if reading is not None:

@@ -40,6 +40,14 @@ def layer(scope: Scope, version: int, settings: dict[str, Any], seed: bytes = SE
     return config_layers.encode(config_layers.make(scope, version, AT, settings), seed)
 
 
+def offer(held: LayerStore, level: str, payload: bytes) -> tuple[Any, Any]:
+    """Offer a layer and, if it starts a trial, find it healthy (the agent's part)."""
+    config, report = held.offer(level, payload)
+    if held.trial is not None:
+        report = held.commit()
+    return config, report
+
+
 def store(tmp_path: Path) -> LayerStore:
     return LayerStore(
         tmp_path / "device.yaml",
@@ -58,9 +66,9 @@ def held(tmp_path: Path) -> LayerStore:
 
 
 def test_device_over_site_over_fleet_over_the_local_file(held: LayerStore) -> None:
-    held.offer("device", layer(DEVICE, 1, {"ui": {"idle_timeout_s": 120}}))
-    held.offer("fleet", layer(FLEET, 4, {"ui": {"idle_timeout_s": 60, "warning_s": 40}}))
-    config, report = held.offer("site", layer(SITE, 2, {"ui": {"languages": ["en", "ur"]}}))
+    offer(held, "device", layer(DEVICE, 1, {"ui": {"idle_timeout_s": 120}}))
+    offer(held, "fleet", layer(FLEET, 4, {"ui": {"idle_timeout_s": 60, "warning_s": 40}}))
+    config, report = offer(held, "site", layer(SITE, 2, {"ui": {"languages": ["en", "ur"]}}))
     assert config is not None
     assert report is not None
     assert report.state == "applied"
@@ -92,8 +100,8 @@ def test_merge_replaces_lists_and_merges_mappings() -> None:
 
 def test_a_retained_layer_sent_again_changes_nothing(held: LayerStore) -> None:
     payload = layer(SITE, 3, {"telemetry": {"interval_s": 10}})
-    assert held.offer("site", payload)[1] is not None
-    assert held.offer("site", payload) == (None, None)
+    assert offer(held, "site", payload)[1] is not None
+    assert offer(held, "site", payload) == (None, None)
 
 
 REJECTED = [
@@ -126,9 +134,9 @@ def test_a_bad_layer_is_rejected_with_its_reason_and_the_old_one_kept(
     held: LayerStore, name: str, payload: Any, reason: str
 ) -> None:
     good = layer(SITE, 3, {"telemetry": {"interval_s": 10}})
-    held.offer("site", good)
+    offer(held, "site", good)
     before = (held.path.read_bytes(), held.effective())
-    config, report = held.offer("site", payload())
+    config, report = offer(held, "site", payload())
     assert config is None
     assert report is not None
     assert report.state == "rejected"
@@ -190,16 +198,16 @@ def test_the_console_cannot_even_sign_a_layer_that_touches_identity() -> None:
 def test_kept_layers_survive_a_restart_and_a_tampered_copy_is_dropped(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     first = store(tmp_path)
-    first.offer("fleet", layer(FLEET, 1, {"telemetry": {"interval_s": 12}}))
-    first.offer("device", layer(DEVICE, 1, {"ui": {"idle_timeout_s": 200}}))
+    offer(first, "fleet", layer(FLEET, 1, {"telemetry": {"interval_s": 12}}))
+    offer(first, "device", layer(DEVICE, 1, {"ui": {"idle_timeout_s": 200}}))
     again = store(tmp_path)
     assert again.effective() == first.effective()
     assert again.effective().telemetry.interval_s == 12
 
     kept = json.loads((tmp_path / "state" / LAYERS_FILE).read_text())
-    document = json.loads(kept["device"])
+    document = json.loads(kept["held"]["device"])
     document["settings"]["ui"]["idle_timeout_s"] = 900  # edited on the card
-    kept["device"] = json.dumps(document)
+    kept["held"]["device"] = json.dumps(document)
     (tmp_path / "state" / LAYERS_FILE).write_text(json.dumps(kept))
     tampered = store(tmp_path)
     assert tampered.effective().ui.idle_timeout_s == 90  # the local file's value
@@ -214,11 +222,60 @@ def test_a_damaged_layers_file_leaves_the_local_file_in_charge(tmp_path: Path) -
 
 
 def test_a_withdrawn_layer_gives_way_to_the_one_below(held: LayerStore) -> None:
-    held.offer("fleet", layer(FLEET, 1, {"telemetry": {"interval_s": 12}}))
-    held.offer("site", layer(SITE, 1, {"telemetry": {"interval_s": 15}}))
-    config, report = held.offer("site", b"")  # the console cleared the retained topic
+    offer(held, "fleet", layer(FLEET, 1, {"telemetry": {"interval_s": 12}}))
+    offer(held, "site", layer(SITE, 1, {"telemetry": {"interval_s": 15}}))
+    config, report = offer(held, "site", b"")  # the console cleared the retained topic
     assert config is not None
     assert config.telemetry.interval_s == 12
     assert report is not None
     assert report.reason == "layer withdrawn"
-    assert held.offer("site", b"") == (None, None)
+    assert offer(held, "site", b"") == (None, None)
+
+
+def test_a_new_layer_is_on_trial_until_found_healthy(held: LayerStore) -> None:
+    offer(held, "site", layer(SITE, 1, {"telemetry": {"interval_s": 12}}))
+    config, report = held.offer("site", layer(SITE, 2, {"telemetry": {"interval_s": 14}}))
+    assert config is not None
+    assert config.telemetry.interval_s == 14
+    assert report is not None
+    assert report.state == "applying"
+    assert report.held == 1  # what the console counts as applied: not yet version 2
+    with pytest.raises(RuntimeError):
+        held.offer("fleet", layer(FLEET, 1, {}))  # one trial at a time
+    assert held.commit().to_json()["held"] == 2
+    assert held.reported()["site"]["state"] == "applied"
+
+
+def test_a_failed_trial_rolls_back_and_is_not_tried_again(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    held = store(tmp_path)
+    offer(held, "device", layer(DEVICE, 1, {"telemetry": {"interval_s": 12}}))
+    bad = layer(DEVICE, 2, {"telemetry": {"interval_s": 99}})
+    held.offer("device", bad)
+    config, report = held.roll_back("peripheral scale failed: permission denied")
+    assert config.telemetry.interval_s == 12
+    assert report.state == "rolled_back"
+    assert report.version == 2
+    assert report.held == 1
+    assert held.offer("device", bad) == (None, None)  # the broker re-sends it on reconnect
+    again = store(tmp_path)  # and after a restart
+    assert again.effective().telemetry.interval_s == 12
+    assert again.offer("device", bad) == (None, None)
+    assert again.reported()["device"]["state"] == "rolled_back"
+    config, _ = offer(again, "device", layer(DEVICE, 3, {"telemetry": {"interval_s": 15}}))
+    assert config is not None
+    assert config.telemetry.interval_s == 15  # a newer version is tried
+
+
+def test_a_trial_cut_short_by_a_power_cut_is_checked_again_at_start(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    held = store(tmp_path)
+    offer(held, "fleet", layer(FLEET, 1, {"telemetry": {"interval_s": 12}}))
+    held.offer("fleet", layer(FLEET, 2, {"telemetry": {"interval_s": 13}}))
+    restarted = store(tmp_path)  # no commit: the agent died during the health check
+    assert restarted.trial is not None
+    assert restarted.trial.version == 2
+    assert restarted.effective().telemetry.interval_s == 13
+    config, _ = restarted.roll_back("the agent stopped during the health check")
+    assert config.telemetry.interval_s == 12
+    assert store(tmp_path).effective().telemetry.interval_s == 12

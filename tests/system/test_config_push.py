@@ -97,6 +97,28 @@ def test_layers_are_applied_rejected_with_a_reason_and_reach_an_offline_device(
             "the pushed scale to take readings",
         )
 
+        # A peripheral that fails for good fails the health check: the old set comes back.
+        broken = {
+            "name": "bench",
+            "driver": "scale",
+            "backend": "serial.adam_mdw",
+            "port": "loop://",
+        }
+        tried = push(
+            fleet,
+            tmp_path,
+            ["--device", "kiosk-1"],
+            {"peripherals": [scale, broken]},
+            "--wait",
+            "--json",
+        )
+        assert tried.returncode == 1
+        reason = json.loads(tried.stdout)["rejected"]["kiosk-1"]
+        assert reason.startswith("rolled back: peripheral bench failed to start"), reason
+        assert held(kiosk, "device") == 1
+        wait_until(lambda: "bench" not in peripherals(kiosk), 30, "the old peripheral set")
+        assert "scale" in peripherals(kiosk)
+
         local_only = push(fleet, tmp_path, site, {"broker": {"host": "evil.example"}})
         assert local_only.returncode == 2
         assert "local-only" in local_only.stderr
@@ -126,5 +148,10 @@ def test_layers_are_applied_rejected_with_a_reason_and_reach_an_offline_device(
     try:
         wait_until(lambda: held(kiosk, "site") == 1, 30, "kiosk-1 to hold site layer 1 again")
         assert held(kiosk, "fleet") == 1
+        wait_until(lambda: connected(kiosk), 60, "kiosk-1 connected again")
+        # The broker sends the rolled-back layer again on connect: it is not tried twice.
+        assert held(kiosk, "device") == 1
+        assert agent_status(kiosk)["config"]["device"]["state"] == "rolled_back"
+        assert "bench" not in peripherals(kiosk)
     finally:
         assert again.stop() == 0

@@ -491,3 +491,38 @@ def test_the_staff_screen_shows_each_peripheral_with_its_battery() -> None:
     lines = status_lines(report, "0.1.0", [])
     assert "Peripheral bp-cuff: waiting (looking for the device), battery 64%" in lines
     assert "Peripheral status-led: waiting (on)" in lines
+
+
+def test_pushed_settings_are_taken_at_once_on_the_attract_screen() -> None:
+    j, _, clock = journey(languages=["en", "pl"], tiles=["blood_pressure", "temperature"])
+    generation = j.generation
+    j.configure(
+        {
+            "languages": ["ro", "en", "xx"],
+            "default_language": "ro",
+            "tiles": ["weight_height"],
+            "idle_timeout_s": 20,
+            "warning_s": 25,
+        }
+    )
+    assert j.languages == ["ro", "en"]
+    assert j.unknown_languages == ["xx"]
+    assert j.language == "ro"
+    assert [t.name for t in j.tiles] == ["weight_height"]
+    assert j.generation > generation  # the screens rebuild their tiles
+    run(j.start())
+    clock.now += 21
+    assert j.idle_state() == IdleState.WARNING
+
+
+def test_pushed_settings_wait_until_the_patient_is_forgotten() -> None:
+    j, _, _ = journey(languages=["en", "pl"], tiles=["blood_pressure", "temperature"])
+    run(j.start())
+    j.choose_language("pl")
+    j.configure({"languages": ["en"], "tiles": ["temperature"]})
+    assert j.language == "pl"  # nothing moves under the patient's finger
+    assert [t.name for t in j.tiles] == ["blood_pressure", "temperature"]
+    run(j.end())
+    assert j.languages == ["en"]
+    assert [t.name for t in j.tiles] == ["temperature"]
+    assert j.language == "en"

@@ -27,12 +27,16 @@ class IdleTimer:
         warning_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
+        self._last_touch = clock()
+        self.configure(idle_timeout_s, warning_s)
+
+    def configure(self, idle_timeout_s: float, warning_s: float) -> None:
+        """New timeouts (a pushed configuration); the time already idle still counts."""
         if warning_s < MIN_WARNING_S:
             raise ValueError(f"the warning must last at least {MIN_WARNING_S:g} s (WCAG 2.2.1)")
         self.idle_timeout_s = idle_timeout_s
         self.warning_s = warning_s
-        self._clock = clock
-        self._last_touch = clock()
 
     def touch(self) -> None:
         """Any touch (or "I'm still here") starts the idle time again."""

@@ -74,7 +74,36 @@ class Journey(Observable):
         self.agent = agent
         self._clock = clock
         self._now = now
+        self._catalogues = tuple(catalogues)
+        self._waiting: Mapping[str, Any] | None = None  # settings held until the patient goes
+        self.settings_version = 0  # how many times settings were taken (screens redraw on it)
+        self.idle = IdleTimer(90.0, 30.0, clock)
+        self._configure(ui)
+        self._presence_seen = False
+        self._last_activity = clock()
+        self._help_at = 0.0
+        self.generation = 0  # how many times the patient's state was wiped
+        self.results_version = 0  # how many times results were shown (screens redraw on it)
+        self.wipe()
+
+    # -- settings (device.yaml and remote layers, through the agent) ------------------
+
+    def configure(self, ui: Mapping[str, Any]) -> None:
+        """New UI settings from the agent (a pushed configuration layer). They are taken at
+        once on the attract screen; during a patient's visit they wait until the patient
+        is forgotten, so nothing moves under someone's finger."""
+        if self.screen == Screen.ATTRACT and self.session is None:
+            self._configure(ui)
+            self.language = self.default_language
+            self.generation += 1  # screens rebuild their tiles and language buttons
+            self.changed()
+        else:
+            self._waiting = ui
+
+    def _configure(self, ui: Mapping[str, Any]) -> None:
+        self.settings_version += 1
         configured = list(ui.get("languages", ["en"]))
+        catalogues = self._catalogues
         #: configured language codes we have no catalogue for: shown on the staff screen
         self.unknown_languages = [c for c in configured if c not in catalogues]
         self.languages = [c for c in configured if c in catalogues] or ["en"]
@@ -88,25 +117,20 @@ class Journey(Observable):
             ui.get("operating_hours"),
             [date.fromisoformat(d) for d in ui.get("closures", [])],
         )
-        self.idle = IdleTimer(
-            float(ui.get("idle_timeout_s", 90)), float(ui.get("warning_s", 30)), clock
-        )
+        self.idle.configure(float(ui.get("idle_timeout_s", 90)), float(ui.get("warning_s", 30)))
         self.staff_screen = bool(ui.get("staff_screen", False))
         # The attract screen rests (dims) when nobody has been near for this long; only on a
         # unit whose presence sensor has spoken, so a unit without one never rests.
         self.rest_after_s = float(ui.get("rest_after_s", 300))
-        self._presence_seen = False
-        self._last_activity = clock()
-        self._help_at = 0.0
-        self.generation = 0  # how many times the patient's state was wiped
-        self.results_version = 0  # how many times results were shown (screens redraw on it)
-        self.wipe()
 
     # -- state that a new patient starts afresh ----------------------------------
 
     def wipe(self) -> None:
         """Forget everything about the patient (and their display choices)."""
         self.generation += 1  # screens clear their widgets too
+        if self._waiting is not None:  # settings that arrived during the visit
+            waiting, self._waiting = self._waiting, None
+            self._configure(waiting)
         self.screen = Screen.ATTRACT
         self.language = self.default_language
         self.text_scale = 0
