@@ -152,6 +152,41 @@ class UiSettings(_Strict):
         return value
 
 
+_GROUP = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
+AlertKind = Literal["urgent_result", "help_requested"]
+
+
+class AlertRoute(_Strict):
+    """Who is told of one kind of alert, and who next if nobody acknowledges it in time.
+    Names are staff groups of the practice side (``reception``, ``duty-clinician``); the
+    practice side (issue 8) delivers and escalates, the device only says where it goes."""
+
+    notify: list[Annotated[str, Field(pattern=_GROUP)]] = Field(min_length=1, max_length=8)
+    escalate_after_s: float = Field(default=300, ge=60, le=86_400)
+    escalate_to: list[Annotated[str, Field(pattern=_GROUP)]] = Field(default=[], max_length=8)
+
+
+class AlertSettings(_Strict):
+    """Alert routing per kind. An urgent result goes to the duty clinician (NICE NG136:
+    a clinic reading of 180/120 mmHg or more needs same-day specialist assessment) and a
+    help request to reception, unless a practice says otherwise."""
+
+    routes: dict[AlertKind, AlertRoute] = {}
+
+    def route_for(self, kind: str) -> dict[str, Any]:
+        """What an alert of ``kind`` carries: its route, else the default for its kind."""
+        route = self.routes.get(kind) or DEFAULT_ALERT_ROUTES.get(kind)  # type: ignore[call-overload]
+        if route is None:
+            route = AlertRoute(notify=["reception"])
+        return dict(route.model_dump(mode="json"))
+
+
+DEFAULT_ALERT_ROUTES: dict[str, AlertRoute] = {
+    "urgent_result": AlertRoute(notify=["duty-clinician"], escalate_to=["practice-manager"]),
+    "help_requested": AlertRoute(notify=["reception"], escalate_to=["practice-manager"]),
+}
+
+
 class LocalApiSettings(_Strict):
     # The Unix socket the UI connects to; default `agent.sock` in the state folder.
     socket: Path | None = None
@@ -181,6 +216,7 @@ class DeviceConfig(_Strict):
     telemetry: TelemetrySettings = TelemetrySettings()
     peripherals: list[PeripheralEntry] = []
     ui: UiSettings = UiSettings()
+    alerts: AlertSettings = AlertSettings()
     local_api: LocalApiSettings = LocalApiSettings()
 
     @field_validator("peripherals")

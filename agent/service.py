@@ -172,6 +172,7 @@ class Agent:
             hello=self._hello,
             status=self.telemetry,
             pins=PinGuard(self.config.ui.staff_pin_hash),
+            route=self._alert_route,
         )
         if self.layers is not None:
             self.remote_config = ConfigApplier(
@@ -351,6 +352,9 @@ class Agent:
             "outbox": {"depth": stats.depth, "bound": stats.bound},
             "session": None if session is None else session.id,
         }
+
+    def _alert_route(self, kind: str) -> dict[str, Any]:
+        return self.config.alerts.route_for(kind)  # the settings in force, pushed or local
 
     def _ui_settings(self) -> dict[str, Any]:
         """The UI's settings as it gets them (hello, ``config`` events): never the PIN hash."""

@@ -68,8 +68,12 @@ class SessionDesk:
         hello: Report,
         status: Report,
         pins: PinGuard,
+        route: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
         self._take = take
+        # Where an alert of a kind goes (the ``alerts`` settings), read at each alert so a
+        # pushed layer takes effect at once.
+        self._route = route or (lambda kind: {"notify": ["reception"]})
         self._request = request
         self._publish = publish
         self._hello = hello
@@ -136,7 +140,11 @@ class SessionDesk:
             return None
         self._last_help = now
         session = self.session
-        body: dict[str, Any] = {"reason": "help_requested", "source": source}
+        body: dict[str, Any] = {
+            "reason": "help_requested",
+            "source": source,
+            "route": self._route("help_requested"),
+        }
         if session is not None:
             body["session"] = session.id
             session.alerts += 1
@@ -187,7 +195,11 @@ class SessionDesk:
 
     async def _alert(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         reason = api.text_arg(args, "reason", choices=api.ALERT_REASONS)
-        body: dict[str, Any] = {"reason": reason, "session": session.id}
+        body: dict[str, Any] = {
+            "reason": reason,
+            "session": session.id,
+            "route": self._route(reason),
+        }
         if reason == "urgent_result":
             reading = api.text_arg(args, "reading")
             if reading not in session.readings:

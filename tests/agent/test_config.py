@@ -50,6 +50,20 @@ def test_good_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
         (lambda c: c["device"].update(role="robot"), "device.role"),
         (lambda c: c.update(surprise=1), "surprise"),
         (lambda c: c["peripherals"].append(dict(c["peripherals"][0])), "peripherals"),
+        (
+            lambda c: c.update(alerts={"routes": {"fire": {"notify": ["x"]}}}),
+            "alerts.routes.fire.[key]",
+        ),
+        (
+            lambda c: c.update(alerts={"routes": {"help_requested": {"notify": []}}}),
+            "alerts.routes.help_requested.notify",
+        ),
+        (
+            lambda c: c.update(
+                alerts={"routes": {"urgent_result": {"notify": ["gp"], "escalate_after_s": 5}}}
+            ),
+            "alerts.routes.urgent_result.escalate_after_s",
+        ),
     ],
 )
 def test_invalid_field_is_named(tmp_path: Path, mutate: object, field: str) -> None:
@@ -133,3 +147,17 @@ def test_the_peripherals_guide_example_is_a_valid_device_yaml(tmp_path: Path) ->
         "status_led",
         "barcode_scanner",
     }
+
+
+def test_alert_routes_default_to_the_duty_clinician_and_reception(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.alerts.route_for("urgent_result")["notify"] == ["duty-clinician"]
+    assert config.alerts.route_for("help_requested")["notify"] == ["reception"]
+    routed = dict(GOOD, alerts={"routes": {"help_requested": {"notify": ["care-navigator"]}}})
+    config = load_config(write(tmp_path, routed))
+    assert config.alerts.route_for("help_requested") == {
+        "notify": ["care-navigator"],
+        "escalate_after_s": 300,
+        "escalate_to": [],
+    }
+    assert config.alerts.route_for("urgent_result")["notify"] == ["duty-clinician"]  # default

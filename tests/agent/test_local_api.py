@@ -111,6 +111,7 @@ def test_a_session_reaches_the_practice_as_reading_alert_consent_and_usage(
     assert [a["id"] for a in alerts] == [seen["alert"]]
     assert alerts[0]["body"]["reason"] == "urgent_result"
     assert alerts[0]["body"]["reading"] == seen["reading"]["id"]
+    assert alerts[0]["body"]["route"]["notify"] == ["duty-clinician"]  # the default route
     assert submissions[0]["id"] == seen["submission"]
     assert submissions[0]["body"]["patient"]["nhs_number"] == "9434765919"
     assert submissions[0]["body"]["readings"] == [seen["reading"]["id"]]
