@@ -55,7 +55,19 @@ class Will:
     retain: bool = True
 
 
-MessageHandler = Callable[[str, bytes, bool], None]
+@dataclass(frozen=True)
+class Incoming:
+    """A message from the broker, with the MQTT v5 request/response properties (a command
+    says where its answer goes and what correlation data to echo)."""
+
+    topic: str
+    payload: bytes
+    retained: bool
+    response_topic: str | None = None
+    correlation: bytes | None = None
+
+
+MessageHandler = Callable[[Incoming], None]
 PublishHandler = Callable[[int, ReasonCode], None]
 
 
@@ -152,9 +164,28 @@ class MqttLink:
             raise LinkRefused(f"subscribe to {topic} refused: {codes[0]}")
         return codes[0]
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
-        """Queue a publish without waiting; returns the message id (see ``on_published``)."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+    def unsubscribe(self, topic: str) -> None:
+        """Stop receiving ``topic`` (not waited for: a message already sent may still come)."""
+        result, _ = self._client.unsubscribe(topic)
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise LinkError(f"unsubscribe from {topic} failed: {mqtt.error_string(result)}")
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        correlation: bytes | None = None,
+    ) -> int:
+        """Queue a publish without waiting; returns the message id (see ``on_published``).
+        ``correlation``: the MQTT v5 correlation data of the request this answers."""
+        properties = None
+        if correlation is not None:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = correlation
+        info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_QUEUE_SIZE):
             raise LinkError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         return info.mid
@@ -311,8 +342,20 @@ class MqttLink:
     def _handle_message(
         self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage
     ) -> None:
-        if self._on_message is not None:
-            self._on_message(message.topic, bytes(message.payload), bool(message.retain))
+        if self._on_message is None:
+            return
+        props = message.properties
+        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        self._on_message(
+            Incoming(
+                message.topic,
+                bytes(message.payload),
+                bool(message.retain),
+                response_topic if isinstance(response_topic, str) else None,
+                bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+            )
+        )
 
     def _handle_publish(
         self,

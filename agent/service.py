@@ -31,7 +31,7 @@ from healthhub.agent.config_apply import ConfigApplier
 from healthhub.agent.delivery import Delivery
 from healthhub.agent.desired_config import LayerStore
 from healthhub.agent.local_api import LocalApiServer
-from healthhub.agent.mqtt_link import LinkError, MqttLink, Will
+from healthhub.agent.mqtt_link import Incoming, LinkError, MqttLink, Will
 from healthhub.agent.outbox import NewMessage, Outbox, OutboxError
 from healthhub.agent.peripherals import PeripheralSupervisor
 from healthhub.agent.retry_policies import broker_reconnect
@@ -437,12 +437,13 @@ class Agent:
             raise
         return link
 
-    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+    def _on_message(self, message: Incoming) -> None:
+        topic = message.topic
         level = None if self.layers is None else self.layers.level_of(topic)
         if topic == topics.ack(self.device):
-            self.delivery.on_ack(payload)
+            self.delivery.on_ack(message.payload)
         elif level is not None and self.remote_config is not None:
-            self.remote_config.received(level, payload)
+            self.remote_config.received(level, message.payload)
         else:
             log.warning("message on unexpected topic %s ignored", topic)
 

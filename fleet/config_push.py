@@ -11,17 +11,14 @@ a device rejects anything not newer than what it holds.
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import yaml
 
-from healthhub.fleet.console import RETAINED_SETTLE_S, ConsoleError
-from healthhub.fleet.practice_client import connect, practice_client
+from healthhub.fleet.console import ConsoleError
+from healthhub.fleet.console_session import CONNECT_TIMEOUT_S, ConsoleSession
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.protocol import config_layers, topics
 from healthhub.protocol.clock import now_utc
@@ -34,8 +31,6 @@ from healthhub.protocol.config_layers import (
 )
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.protocol.keys import read_key
-
-CONNECT_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -71,46 +66,19 @@ def targets(layout: FleetLayout, scope: Scope) -> list[str]:
     return [scope.target] if scope.target in devices else []
 
 
-class _Session:
-    """One console connection: retained layer versions and device reports as they arrive."""
-
-    def __init__(self, layout: FleetLayout) -> None:
-        self.client = practice_client(
-            layout, "console", client_id=f"{topics.CONSOLE_IDENTITY}-push-{os.getpid()}"
-        )
-        self.lock = threading.Lock()
-        self.connected = threading.Event()
-        self.refused: str | None = None
-        self.retained: dict[str, bytes] = {}
-        self.reports: dict[str, dict[str, Any]] = {}
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        connect(self.client, layout)
-        self.client.loop_start()
-        if not self.connected.wait(CONNECT_TIMEOUT_S) or self.refused:
-            self.close()
-            raise ConsoleError(f"cannot reach the fleet's broker ({self.refused or 'timed out'})")
-
-    def _on_connect(self, client: mqtt.Client, u: Any, f: Any, code: Any, p: Any) -> None:
-        if code.is_failure:
-            self.refused = str(code)
-        self.connected.set()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self.lock:
-            if message.topic.endswith("/config/reported"):
-                try:
-                    report = json.loads(message.payload)
-                except ValueError:
-                    return
-                if isinstance(report, dict) and isinstance(report.get("device"), str):
-                    self.reports[report["device"]] = report
-            else:
-                self.retained[message.topic] = bytes(message.payload)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+def _reports(session: ConsoleSession) -> dict[str, dict[str, Any]]:
+    """Each device's last ``config/reported`` document, by device."""
+    found: dict[str, dict[str, Any]] = {}
+    for topic, payload in session.snapshot().items():
+        if not topic.endswith("/config/reported"):
+            continue
+        try:
+            report = json.loads(payload)
+        except ValueError:
+            continue
+        if isinstance(report, dict) and isinstance(report.get("device"), str):
+            found[report["device"]] = report
+    return found
 
 
 def _held_version(payload: bytes | None, verify_key: bytes, scope: Scope) -> int:
@@ -134,14 +102,10 @@ def push(
     long for every device in scope to report it applied or rejected."""
     seed = read_key(layout.signing_key)
     verify_key = read_key(layout.signing_pub)
-    session = _Session(layout)
+    session = ConsoleSession(layout, "push")
     try:
-        session.client.subscribe(
-            [(scope.topic(), 1), (f"{topics.ROOT}/devices/+/config/reported", 1)]
-        )
-        time.sleep(RETAINED_SETTLE_S)  # retained messages arrive right after SUBACK
-        with session.lock:
-            held = _held_version(session.retained.get(scope.topic()), verify_key, scope)
+        session.subscribe([(scope.topic(), 1), (f"{topics.ROOT}/devices/+/config/reported", 1)])
+        held = _held_version(session.snapshot().get(scope.topic()), verify_key, scope)
         layer = config_layers.make(scope, held + 1, now_utc(), settings)
         payload = config_layers.encode(layer, seed)
         info = session.client.publish(scope.topic(), payload, qos=1, retain=True)
@@ -149,9 +113,7 @@ def push(
         outcome = PushOutcome(scope, layer.version, targets(layout, scope), layer.issued_at)
         deadline = time.monotonic() + (wait_s or 0)
         while wait_s is not None and outcome.pending and time.monotonic() < deadline:
-            with session.lock:
-                reports = dict(session.reports)
-            _tally(outcome, reports)
+            _tally(outcome, _reports(session))
             if progress is not None:
                 progress(outcome)
             time.sleep(0.1)
@@ -196,16 +158,14 @@ def show(layout: FleetLayout, device: str) -> Shown:
     local = yaml.safe_load((layout.device_dir(device) / "device.yaml").read_text("utf-8"))
     scopes = config_layers.scopes_of(device, site)
     verify_key = read_key(layout.signing_pub)
-    session = _Session(layout)
+    session = ConsoleSession(layout, "show")
     try:
-        session.client.subscribe(
+        session.subscribe(
             [(scope.topic(), 1) for scope in scopes.values()]
             + [(topics.config_reported(device), 1)]
         )
-        time.sleep(RETAINED_SETTLE_S)
-        with session.lock:
-            retained = dict(session.retained)
-            reported = session.reports.get(device)
+        retained = session.snapshot()
+        reported = _reports(session).get(device)
     finally:
         session.close()
     layers: dict[str, ConfigLayer] = {}
