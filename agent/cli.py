@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         print(f"healthhub-agent: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return agent.exit_code  # 75 after the restart-agent command: systemd starts it again
 
 
 def pin_hash(argv: list[str]) -> int:
@@ -230,6 +230,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
         delivery = recorded.get("delivery", {})
         peripherals = recorded.get("peripherals", {})
     config_layers = recorded.get("config") if isinstance(recorded, dict) else None
+    remote_commands = recorded.get("commands") if isinstance(recorded, dict) else None
     return {
         "device": config.device.id,
         "site": config.device.site,
@@ -240,6 +241,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
         "outbox": stats.to_json(),
         "peripherals": peripherals,
         "config": config_layers,
+        "commands": remote_commands,
     }
 
 
@@ -273,6 +275,10 @@ def status(args: argparse.Namespace) -> int:
             + (f", battery {battery}%" if battery is not None else "")
             + f", {entry.get('readings', 0)} readings, {entry.get('restarts', 0)} restarts"
         )
+    last = ((report.get("commands") or {}).get("journal") or {}).get("last")
+    if last:
+        reason = f": {last['reason']}" if last.get("reason") else ""
+        lines.append(f"last command {last['name']} {last['state']} at {last['at']}{reason}")
     print("\n".join(lines))
     return 0
 

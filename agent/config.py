@@ -187,6 +187,17 @@ DEFAULT_ALERT_ROUTES: dict[str, AlertRoute] = {
 }
 
 
+class CommandSettings(_Strict):
+    """What the ``restart-ui`` and ``reboot`` commands run (argv, no shell). Local-only: a
+    pushed layer that could name a program to run would be remote code execution."""
+
+    restart_ui: list[str] = Field(
+        default=["systemctl", "restart", "healthhub-kiosk.service"], min_length=1
+    )
+    reboot: list[str] = Field(default=["systemctl", "reboot"], min_length=1)
+    timeout_s: float = Field(default=30, gt=0, le=600)
+
+
 class LocalApiSettings(_Strict):
     # The Unix socket the UI connects to; default `agent.sock` in the state folder.
     socket: Path | None = None
@@ -217,6 +228,7 @@ class DeviceConfig(_Strict):
     peripherals: list[PeripheralEntry] = []
     ui: UiSettings = UiSettings()
     alerts: AlertSettings = AlertSettings()
+    commands: CommandSettings = CommandSettings()
     local_api: LocalApiSettings = LocalApiSettings()
 
     @field_validator("peripherals")

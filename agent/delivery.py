@@ -135,6 +135,17 @@ class Delivery:
         self._resend_wait = min(self._resend_wait * 2, MAX_RESEND_WAIT_S)
         self._last_progress = time.monotonic()
 
+    def flush_now(self) -> int:
+        """Send every unconfirmed message again now, and start the resend wait again from
+        its first value (the console's ``flush-outbox-now``); how many will be resent."""
+        unconfirmed = max(0, self._sent_upto - self.confirmed_seq)
+        self.counters.resent += unconfirmed
+        self._sent_upto = self.confirmed_seq
+        self._resend_wait = self.resend_after_s
+        self._last_progress = time.monotonic()
+        self.wake()
+        return unconfirmed
+
     def on_published(self, mid: int, reason: ReasonCode) -> None:
         seq = self._mid_seq.pop(mid, None)
         if seq is None:

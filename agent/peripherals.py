@@ -130,6 +130,17 @@ class PeripheralSupervisor:
         except Exception:  # a defect in one driver must not stop the agent's link handling
             log.exception("peripheral %s: show_link failed", name)
 
+    def identify(self, seconds: float) -> list[str]:
+        """Ask every peripheral to show the unit (a status LED flashes); those that did."""
+        shown = []
+        for name, peripheral in self.instances.items():
+            try:
+                if peripheral.identify(seconds):
+                    shown.append(name)
+            except Exception:  # a defect in one driver must not fail the command
+                log.exception("peripheral %s: identify failed", name)
+        return shown
+
     def refused(self, peripheral: str, reason: str) -> None:
         # The reason names the component and limits, never a patient: safe to log.
         self.refusals += 1

@@ -12,6 +12,7 @@ watchdog from the loop; on SIGTERM publish ``offline`` and exit 0.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import logging
@@ -26,11 +27,15 @@ from typing import IO, Any
 import yaml
 
 from healthhub.agent.async_outbox import AsyncOutbox
+from healthhub.agent.command_journal import JOURNAL_FILE, CommandJournal
+from healthhub.agent.command_runner import CommandFailed, CommandRunner
 from healthhub.agent.config import DeviceConfig
 from healthhub.agent.config_apply import ConfigApplier
 from healthhub.agent.delivery import Delivery
 from healthhub.agent.desired_config import LayerStore
+from healthhub.agent.device_actions import RESTART_EXIT_CODE, DeviceActions
 from healthhub.agent.local_api import LocalApiServer
+from healthhub.agent.log_capture import LogRing
 from healthhub.agent.mqtt_link import Incoming, LinkError, MqttLink, Will
 from healthhub.agent.outbox import NewMessage, Outbox, OutboxError
 from healthhub.agent.peripherals import PeripheralSupervisor
@@ -60,6 +65,9 @@ MAX_INFLIGHT = 100
 STATUS_FILE = "agent-status.json"
 OUTBOX_FILE = "outbox.sqlite"
 LOCK_FILE = "agent.lock"
+#: Command answers kept while the broker is away (a restart's "succeeded" comes before the
+#: link is up); the oldest go first beyond this.
+MAX_WAITING_ANSWERS = 64
 AGENT_VERSION = version("healthhub")
 
 
@@ -120,6 +128,12 @@ class Agent:
         self._specs = {p.name: p.spec() for p in config.peripherals}
         self._background: set[asyncio.Task[Any]] = set()
         self._opened = False
+        self.exit_code = 0
+        self.commands: CommandRunner | None = None
+        self._answers: collections.deque[tuple[bytes, bytes | None]] = collections.deque(
+            maxlen=MAX_WAITING_ANSWERS
+        )
+        self.log_ring = LogRing()
         # Set in run(); typed here so the rest of the class can rely on them.
         self.store: AsyncOutbox
         self.delivery: Delivery
@@ -182,6 +196,23 @@ class Agent:
                 apply=self._apply,
                 report=self._config_changed,
             )
+        self.commands = CommandRunner(
+            CommandJournal(self.state_dir / JOURNAL_FILE),
+            read_key(self.config.trust.signing_public_key_file),
+            device=self.device,
+            actions=DeviceActions(
+                device=self.device,
+                identify_peripherals=self.peripherals.identify,
+                show_on_screen=self._show_identity,
+                settings=lambda: self.config.commands,
+                ring=self.log_ring,
+                flush=self.delivery.flush_now,
+                outbox_depth=self._outbox_depth,
+                restart=self._restart,
+                screenshot=self._screenshot,
+            ),
+            answer=self._command_answer,
+        )
         assert self.config.local_api.socket is not None  # load_config always sets it
         self.local_api = LocalApiServer(self.config.local_api.socket, self.desk.handle)
         self._opened = True
@@ -191,6 +222,13 @@ class Agent:
 
     async def run(self) -> None:
         """Run until :meth:`stop` (SIGTERM, SIGINT). Raises on a start-up failure."""
+        self.log_ring.install()  # for collect-logs: this agent's own lines, redacted
+        try:
+            await self._run()
+        finally:
+            self.log_ring.uninstall()
+
+    async def _run(self) -> None:
         self._open()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -215,6 +253,8 @@ class Agent:
         ]
         if self.remote_config is not None:
             tasks.append(loop.create_task(self.remote_config.run(), name="remote-config"))
+        if self.commands is not None:
+            tasks.append(loop.create_task(self.commands.run(), name="commands"))
         stop_wait = loop.create_task(self._stop.wait())
         waiting: set[asyncio.Task[Any]] = {*tasks, stop_wait}
         failure: BaseException | None = None
@@ -384,6 +424,7 @@ class Agent:
             assert link is not None
             self._link = link
             self.link_state.set("connected")
+            self._send_answers()  # what commands said while the broker was away
             self._write_status_file()
             if not self._ready:
                 self._ready = True
@@ -418,6 +459,7 @@ class Agent:
         try:
             await link.connect()
             await link.subscribe(topics.ack(self.device), qos=1)
+            await link.subscribe(topics.command_request(self.device), qos=1)
             if self.layers is not None:
                 for scope in self.layers.scopes.values():
                     await link.subscribe(scope.topic(), qos=1)
@@ -442,6 +484,8 @@ class Agent:
         level = None if self.layers is None else self.layers.level_of(topic)
         if topic == topics.ack(self.device):
             self.delivery.on_ack(message.payload)
+        elif topic == topics.command_request(self.device) and self.commands is not None:
+            self.commands.received(message)
         elif level is not None and self.remote_config is not None:
             self.remote_config.received(level, message.payload)
         else:
@@ -483,6 +527,39 @@ class Agent:
             self._specs = {**self._specs, **{spec.name: spec for spec in specs}}
             self.peripherals.reconfigure(specs)
 
+    # -- remote commands -------------------------------------------------------
+
+    def _command_answer(self, payload: bytes, correlation: bytes | None) -> None:
+        self._answers.append((payload, correlation))
+        self._send_answers()
+
+    def _send_answers(self) -> None:
+        link = self._link
+        while self._answers and link is not None and not link.closed.is_set():
+            payload, correlation = self._answers[0]
+            try:
+                link.publish(topics.command_response(self.device), payload, correlation=correlation)
+            except LinkError as exc:
+                log.warning("command answer not sent yet: %s", exc)
+                return
+            self._answers.popleft()
+
+    def _show_identity(self, data: dict[str, Any]) -> int:
+        """The UI shows the device id (identify); how many UIs were told."""
+        connected = self.local_api.connected if self.local_api is not None else 0
+        self._publish(api.Event("identify", data))
+        return connected
+
+    def _restart(self) -> None:
+        self.exit_code = RESTART_EXIT_CODE
+        self.stop()
+
+    async def _outbox_depth(self) -> int:
+        return (await self.store.stats()).depth
+
+    async def _screenshot(self) -> dict[str, Any]:
+        raise CommandFailed("screenshots are not available from this UI")
+
     # -- reporting -----------------------------------------------------------
 
     async def telemetry(self) -> dict[str, Any]:
@@ -513,6 +590,7 @@ class Agent:
                 "local_api": self.local_api.to_json() if self.local_api else {},
                 "sessions": self.desk.counters,
                 "refused_values": self.peripherals.refusals,
+                "commands": self.commands.to_json() if self.commands else {},
             },
         )
 
@@ -548,6 +626,7 @@ class Agent:
             "delivery": self.delivery.counters.to_json(),
             "peripherals": self.peripherals.to_json(),
             "config": None if self.layers is None else self.layers.reported(),
+            "commands": None if self.commands is None else self.commands.to_json(),
         }
         try:
             write_atomic(self.state_dir / STATUS_FILE, canonical.dumps(status), mode=0o600)

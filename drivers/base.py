@@ -107,6 +107,11 @@ class Peripheral(abc.ABC):
         ``stopped``); a status LED shows it, other peripherals ignore it. Called on the
         event loop, also once when the peripheral starts; must not block."""
 
+    def identify(self, seconds: float) -> bool:
+        """IT staff asked the unit to show itself for ``seconds`` (a status LED flashes);
+        True if this peripheral did something. Called on the event loop; must not block."""
+        return False
+
     @abc.abstractmethod
     async def run(self, sink: ReadingSink) -> None:
         """Serve the device until cancelled; raise a DriverError when it fails."""

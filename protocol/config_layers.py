@@ -27,9 +27,11 @@ from healthhub.protocol.errors import MalformedMessage, ProtocolError
 
 KIND: Final = "config"
 #: The top-level settings a layer may carry. Everything else in device.yaml (device,
-#: broker, trust, state_dir, outbox, local_api) is local-only.
+#: broker, trust, state_dir, outbox, local_api, commands) is local-only.
 REMOTE_SETTINGS: Final = frozenset({"ui", "telemetry", "peripherals", "alerts"})
-LOCAL_ONLY: Final = frozenset({"device", "broker", "trust", "state_dir", "outbox", "local_api"})
+LOCAL_ONLY: Final = frozenset(
+    {"device", "broker", "trust", "state_dir", "outbox", "local_api", "commands"}
+)
 #: A layer's encoded size limit: a retained message every device holds in memory.
 MAX_LAYER_BYTES: Final = 256 * 1024
 LEVELS: Final = ("fleet", "site", "device")  # lowest precedence first

@@ -15,6 +15,9 @@ link state         LED
 anything else      fast blink: something is wrong
 =================  ==========================================
 
+``identify(seconds)`` (the ``identify`` command) flashes it every :data:`IDENTIFY_BLINK_S`
+for that long, so a technician finds the unit among many; then it shows the link again.
+
 Until the agent has said anything the LED stays off. Options (``backend: gpio``): ``pin``
 (required), ``active_high`` (true: the LED lights when the pin is high), ``slow_blink_s``
 (1.0), ``fast_blink_s`` (0.2), ``pin_factory``. ``backend: simulator`` runs the same code on
@@ -23,6 +26,7 @@ a ``MockFactory`` (its pin's bounded state history is the LED).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal, Self
@@ -36,6 +40,8 @@ from healthhub.drivers.options import Options
 from healthhub.drivers.registry import register
 
 log = logging.getLogger(__name__)
+
+IDENTIFY_BLINK_S = 0.1
 
 
 class StatusLedOptions(Options):
@@ -88,6 +94,7 @@ class StatusLed(GpioPeripheral):
         self._sink: ReadingSink | None = None
         #: What the LED was last told to do (None: no LED open yet).
         self.lamp: Lamp | None = None
+        self._identifying: asyncio.TimerHandle | None = None
 
     def show_link(self, state: str) -> None:
         if state not in ("connected", "connecting", "disconnected", "stopped"):
@@ -95,6 +102,27 @@ class StatusLed(GpioPeripheral):
         self._link = state
         if self._led is not None:
             self._apply()
+
+    def identify(self, seconds: float) -> bool:
+        if self._led is None:
+            return False
+        if self._identifying is not None:
+            self._identifying.cancel()
+        self._identifying = asyncio.get_running_loop().call_later(seconds, self._identified)
+        self._led.blink(on_time=IDENTIFY_BLINK_S, off_time=IDENTIFY_BLINK_S, background=True)
+        self.lamp = Lamp("blink", IDENTIFY_BLINK_S)
+        if self._sink is not None:
+            self._sink.state(self.name, PeripheralState.WAITING, f"identifying for {seconds:g} s")
+        return True
+
+    def _identified(self) -> None:
+        self._identifying = None
+        if self._led is not None:
+            self.lamp = None  # show the link again, whatever it was before
+            self._apply()
+            lamp = lamp_for(self._link, self.options)
+            if self._sink is not None:
+                self._sink.state(self.name, PeripheralState.WAITING, lamp.describe())
 
     def open(self, run: RunContext) -> str:
         from gpiozero import LED
@@ -111,11 +139,16 @@ class StatusLed(GpioPeripheral):
         return self.lamp.describe() if self.lamp is not None else ""
 
     def _close(self) -> None:
+        if self._identifying is not None:
+            self._identifying.cancel()
+            self._identifying = None
         led, self._led, self.lamp = self._led, None, None
         if led is not None:
             led.close()
 
     def _apply(self) -> None:
+        if self._identifying is not None:
+            return  # the link shows again when identifying ends
         lamp = lamp_for(self._link, self.options)
         if lamp == self.lamp:
             return  # a blink restarted on every repeat of a state would stutter

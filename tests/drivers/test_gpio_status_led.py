@@ -13,7 +13,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from healthhub.drivers import registry
 from healthhub.drivers.base import PeripheralSpec
 from healthhub.drivers.errors import DriverConfigError
-from healthhub.drivers.gpio.status_led import Lamp, StatusLed
+from healthhub.drivers.gpio.status_led import IDENTIFY_BLINK_S, Lamp, StatusLed
 from tests.drivers.gpio_support import StateSink, from_registry, running, until
 
 pytestmark = pytest.mark.usefixtures("no_global_pin_factory")
@@ -165,3 +165,27 @@ def test_bad_options_are_config_errors_naming_the_option(
 ) -> None:
     with pytest.raises(DriverConfigError, match=named):
         registry.create(PeripheralSpec("led", "status_led", "gpio", options))
+
+
+def test_identify_flashes_the_led_then_it_shows_the_link_again() -> None:
+    factory = MockFactory()
+    led = StatusLed(spec(), pin_factory=factory)
+    pin = factory.pin(22)
+    sink = StateSink()
+
+    async def scenario() -> None:
+        assert led.identify(1) is False  # no LED open yet: nothing to show
+        async with running(led, sink):
+            led.show_link("connected")
+            await holds(pin, lit=True)
+            assert led.identify(1.0) is True
+            assert led.lamp == Lamp("blink", IDENTIFY_BLINK_S)
+            await blinks(pin)
+            led.show_link("connected")  # a link change while identifying waits
+            assert led.lamp == Lamp("blink", IDENTIFY_BLINK_S)
+            await until(lambda: led.lamp == Lamp("on"), "the link shown again")
+            await holds(pin, lit=True)
+
+    asyncio.run(scenario())
+    assert "identifying for 1 s" in [detail for _, detail in sink.states]
+    assert [detail for _, detail in sink.states][-1] == "on"
