@@ -40,6 +40,7 @@ from healthhub.agent.mqtt_link import Incoming, LinkError, MqttLink, Will
 from healthhub.agent.outbox import NewMessage, Outbox, OutboxError
 from healthhub.agent.peripherals import PeripheralSupervisor
 from healthhub.agent.retry_policies import broker_reconnect
+from healthhub.agent.screenshots import ScreenshotRequests
 from healthhub.agent.sessions import SessionDesk
 from healthhub.agent.staff_pin import PinGuard
 from healthhub.agent.systemd_notify import SystemdNotifier
@@ -134,6 +135,7 @@ class Agent:
             maxlen=MAX_WAITING_ANSWERS
         )
         self.log_ring = LogRing()
+        self.screenshots = ScreenshotRequests(self._publish)
         # Set in run(); typed here so the rest of the class can rely on them.
         self.store: AsyncOutbox
         self.delivery: Delivery
@@ -214,7 +216,7 @@ class Agent:
             answer=self._command_answer,
         )
         assert self.config.local_api.socket is not None  # load_config always sets it
-        self.local_api = LocalApiServer(self.config.local_api.socket, self.desk.handle)
+        self.local_api = LocalApiServer(self.config.local_api.socket, self._ui_request)
         self._opened = True
 
     def stop(self) -> None:
@@ -558,7 +560,17 @@ class Agent:
         return (await self.store.stats()).depth
 
     async def _screenshot(self) -> dict[str, Any]:
-        raise CommandFailed("screenshots are not available from this UI")
+        if self.desk.session is not None:  # the UI refuses too; this is the second guard
+            raise CommandFailed("refused: a patient is using the unit")
+        connected = self.local_api.connected if self.local_api is not None else 0
+        return await self.screenshots.ask(connected)
+
+    async def _ui_request(self, request: api.Request) -> dict[str, Any]:
+        if request.op != "screenshot.done":
+            return await self.desk.handle(request)
+        if not self.screenshots.answered(request.args):
+            raise api.LocalApiError("bad_request", "no screenshot was asked for")
+        return {}
 
     # -- reporting -----------------------------------------------------------
 

@@ -65,13 +65,16 @@ OPS: Final = frozenset(
         "session.send",
         "session.end",
         "staff.unlock",
+        "screenshot.done",
     }
 )
 #: ``presence``: someone is in front of the unit (a PIR); ``scanned``: a barcode/QR code was read
 #: (its ``text`` may identify a patient: only the UI gets it); ``help_requested``: the help
 #: button raised a staff alert (``alert`` its id), so the screen can say help is coming.
 #: ``config``: a pushed configuration changed the UI settings (``ui``, as in ``hello``);
-#: ``identify``: IT staff asked the unit to show itself (``device``, ``seconds``).
+#: ``identify``: IT staff asked the unit to show itself (``device``, ``seconds``);
+#: ``screenshot``: IT staff asked for a picture of the screen (``request``, ``max_bytes``): the
+#: UI answers with ``screenshot.done`` (``request`` and ``png_base64``, or ``refused``).
 EVENTS: Final = frozenset(
     {
         "peripheral",
@@ -85,6 +88,7 @@ EVENTS: Final = frozenset(
         "help_requested",
         "config",
         "identify",
+        "screenshot",
     }
 )
 

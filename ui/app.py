@@ -10,8 +10,10 @@ logged (Kivy's own file log is off: see :mod:`healthhub.ui.cli`).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Coroutine
 from importlib.metadata import version
@@ -55,6 +57,7 @@ KV_DIR = Path(__file__).parent / "screens"
 UI_VERSION = version("healthhub")
 FINISHED_RETURN_S = 12.0
 _SETTINGS_PROBLEM = "language code"
+SCREENSHOT_SCALES = (0.5, 0.35, 0.25, 0.15)
 
 
 class KioskApp(App):  # type: ignore[misc]
@@ -70,6 +73,8 @@ class KioskApp(App):  # type: ignore[misc]
     idle_warning = BooleanProperty(False)
     idle_remaining = NumericProperty(0)
     notice = StringProperty("")
+    #: "This is kiosk-1": shown while IT staff identify the unit (not for patients)
+    identify_text = StringProperty("")
     awake = BooleanProperty(True)  # False while the attract screen rests (presence sensor)
     in_session = BooleanProperty(False)
     journey = ObjectProperty(None, allownone=True)
@@ -192,10 +197,47 @@ class KioskApp(App):  # type: ignore[misc]
             journey.configure(event.data.get("ui", {}))
             self._settings_problems()
             return
+        if event.event == "identify":
+            self._identify(str(event.data.get("device", "")), float(event.data.get("seconds", 30)))
+            return
+        if event.event == "screenshot":
+            self._screenshot(event.data)
+            return
         reading = journey.on_event(event)
         if reading is not None:
             self._pending_latency = reading.received_monotonic
             self.spawn(journey.measurement_done())
+
+    # -- IT staff's commands --------------------------------------------------------------
+
+    def _identify(self, device: str, seconds: float) -> None:
+        self.identify_text = f"This unit is {device}"
+        Clock.unschedule(self._identified)
+        Clock.schedule_once(self._identified, seconds)
+
+    def _identified(self, *_args: Any) -> None:
+        self.identify_text = ""
+
+    def _screenshot(self, data: dict[str, Any]) -> None:
+        """A picture of the screen for IT staff: only of the attract or staff screen, never
+        of a patient's visit; scaled down until it fits ``max_bytes``."""
+        request = str(data.get("request", ""))
+        journey = self.journey
+        if journey is None or journey.screen != Screen.ATTRACT or journey.session is not None:
+            self.spawn(self._send_screenshot(request, refused="a patient's screen is showing"))
+            return
+        png = screen_png(self.root, int(data.get("max_bytes", 0)))
+        if png is None:
+            self.spawn(self._send_screenshot(request, refused="the screen does not fit the bound"))
+        else:
+            self.spawn(self._send_screenshot(request, png=png))
+
+    async def _send_screenshot(self, request: str, *, png: bytes = b"", refused: str = "") -> None:
+        if refused:
+            await self.client.call("screenshot.done", request=request, refused=refused)
+        else:
+            encoded = base64.b64encode(png).decode("ascii")
+            await self.client.call("screenshot.done", request=request, png_base64=encoded)
 
     # -- refresh and timers -----------------------------------------------------------------
 
@@ -333,3 +375,18 @@ def _visible_texts(root: Widget) -> list[tuple[tuple[float, float], str]]:
 def run(socket_path: Path, *, speech_dir: Path | None, trace_path: Path | None) -> None:
     app = KioskApp(socket_path, speech_dir=speech_dir, trace_path=trace_path)
     asyncio.run(app.async_run(async_lib="asyncio"))
+
+
+def screen_png(root: Widget | None, max_bytes: int) -> bytes | None:
+    """The window's content as a PNG of at most ``max_bytes``, at the largest of a few
+    scales that fits (a calm, flat screen compresses well); None if none fits."""
+    if root is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "screen.png"
+        for scale in SCREENSHOT_SCALES:
+            root.export_as_image(scale=scale).save(str(target))
+            data = target.read_bytes()
+            if len(data) <= max_bytes:
+                return data
+    return None

@@ -17,8 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from mqtt_clients import subscriber
-from processes import Enrol, Service, agent, bridge, configure_kiosk, wait_until
+from processes import (
+    Enrol,
+    Service,
+    agent,
+    agent_status,
+    bridge,
+    configure_kiosk,
+    run_cli,
+    wait_until,
+)
 
 from healthhub.agent.staff_pin import hash_pin
 from healthhub.protocol.fleet_layout import FleetLayout
@@ -46,8 +56,10 @@ def drive(
     language: str = "en",
     restart: Any = None,
     timeout: float = 240,
+    handlers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run a driver scenario; ``restart()`` is called when the driver asks for the agent back."""
+    """Run a driver scenario; ``restart()`` is called when the driver asks for the agent back,
+    ``handlers[want]()`` when it asks the test for something else (then told it is done)."""
     env = {**os.environ, "DISPLAY": display}
     argv = [sys.executable, str(DRIVER), "--config", str(config), "--scenario", scenario]
     argv += ["--out", str(out), "--language", language, "--speech-dir", str(out / "speech")]
@@ -61,6 +73,10 @@ def drive(
             if restart is not None and wanted == "agent_restart":
                 control.write_text(json.dumps({"want": "in hand"}))
                 restart()
+            elif handlers and wanted in handlers:
+                control.write_text(json.dumps({"want": "in hand"}))
+                handlers[wanted]()
+                control.write_text(json.dumps({"done": wanted}))
             if time.monotonic() > deadline:
                 process.kill()
                 raise AssertionError(f"kiosk driver did not finish in {timeout} s")
@@ -176,3 +192,66 @@ def test_staff_screen_behind_a_long_press_and_pin_reports_an_unknown_language(
     assert "Outbox: " in report
     assert "Peripheral bp:" in report
     assert "'xx'" in report
+
+
+def test_identify_screenshot_and_pushed_settings_reach_a_running_kiosk(  # noqa: PLR0917 - fixtures
+    display: str,
+    fleet: FleetLayout,
+    broker: BrokerProcess,
+    enrol: Enrol,
+    tmp_path: Path,
+    artifacts_dir: Path,
+) -> None:
+    config = enrol("kiosk-1", role="kiosk")
+    kiosk_device(config, [], languages=["en", "ur", "bn"])
+    the_agent = agent(config, tmp_path).start()
+    seen: dict[str, Any] = {}
+
+    def cmd(name: str, *extra: str) -> dict[str, Any]:
+        result = run_cli(
+            "healthhub-fleet", "cmd", "--fleet", str(fleet.root), "--device", "kiosk-1", name,
+            "--wait", "--json", *extra, check=False, timeout=90,
+        )  # fmt: skip
+        return dict(json.loads(result.stdout))
+
+    def remote() -> None:
+        wait_until(lambda: agent_status(config)["link"]["state"] == "connected", 60, "connected")
+        seen["identify"] = cmd("identify", "--arg", "seconds=60")
+        seen["screenshot"] = cmd("screenshot", "--output", str(artifacts_dir / "remote.png"))
+        layer = tmp_path / "ui.yaml"
+        layer.write_text(yaml.safe_dump({"ui": {"languages": ["en", "pl"]}}))
+        pushed = run_cli(
+            "healthhub-fleet", "config", "push", "--fleet", str(fleet.root),
+            "--device", "kiosk-1", str(layer), "--wait", check=False, timeout=90,
+        )  # fmt: skip
+        seen["push"] = pushed.returncode
+
+    def in_session() -> None:
+        seen["refused"] = cmd("screenshot")
+
+    try:
+        result = drive(
+            display,
+            config,
+            "remote_control",
+            artifacts_dir,
+            handlers={"remote": remote, "in-session": in_session},
+        )
+    finally:
+        assert the_agent.stop() == 0
+    facts = result["facts"]
+    assert seen["identify"]["state"] == "succeeded"
+    assert seen["identify"]["detail"]["screens"] == 1
+    assert facts["identify_text"] == "This unit is kiosk-1"
+    shot = seen["screenshot"]
+    assert shot["state"] == "succeeded", shot
+    png = (artifacts_dir / "remote.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert shot["detail"]["bytes"] == len(png)
+    assert shot["detail"]["width"] > 100
+    assert seen["push"] == 0
+    assert facts["languages_before"] == ["en", "ur", "bn"]
+    assert facts["language_buttons"] == ["language-en", "language-pl"]
+    refused = seen["refused"]
+    assert refused["state"] == "failed"
+    assert "patient" in refused["reason"]

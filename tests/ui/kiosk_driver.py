@@ -185,6 +185,16 @@ class Driver:
         if not condition:
             raise DriverFailure(f"{message}; on screen: {self.visible_texts()}")
 
+    async def ask_test(self, want: str, timeout: float = 180) -> None:
+        """Ask the test to do ``want`` (push, send commands) and wait until it says done."""
+        control = self.out / "control.json"
+        control.write_text(json.dumps({"want": want}))
+
+        def done() -> bool:
+            return json.loads(control.read_text()).get("done") == want
+
+        await self.wait(f"the test to do {want!r}", done, timeout)
+
     async def agent_restart(self) -> None:
         """Ask the test to kill -9 and restart the agent; wait until we are connected again."""
         control = self.out / "control.json"
@@ -325,6 +335,30 @@ async def staff(d: Driver) -> None:
     await d.shot("staff")
     d.facts["staff_report"] = d.app.root.ids.staff.ids.report.text
     await d.tap("staff-close")
+
+
+@scenario
+async def remote_control(d: Driver) -> None:
+    """IT staff's commands reach the screen (identify, a screenshot of the attract screen,
+    settings pushed live), and a screenshot is refused once a patient has started."""
+    await d.screen("attract")
+    await d.shot("attract")
+    d.facts["languages_before"] = list(d.app.journey.languages)
+    await d.ask_test("remote")
+    await d.wait("the device id on screen", lambda: d.app.identify_text, 30)
+    d.facts["identify_text"] = d.app.identify_text
+    await d.shot("identify")
+    await d.wait("the pushed languages", lambda: d.app.journey.languages == ["en", "pl"], 60)
+    await d.frames(3)
+    d.facts["language_buttons"] = sorted(
+        w.tag
+        for w in d._walk(d.app.root, visible_only=True)
+        if str(getattr(w, "tag", "")).startswith("language-")
+    )
+    await d.shot("pushed-settings")
+    await d.tap("start")
+    await d.screen("identify")
+    await d.ask_test("in-session")
 
 
 async def _run(app: Any, name: str, out: Path, language: str) -> None:
