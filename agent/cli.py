@@ -231,6 +231,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
         peripherals = recorded.get("peripherals", {})
     config_layers = recorded.get("config") if isinstance(recorded, dict) else None
     remote_commands = recorded.get("commands") if isinstance(recorded, dict) else None
+    content = recorded.get("content") if isinstance(recorded, dict) else None
     return {
         "device": config.device.id,
         "site": config.device.site,
@@ -242,6 +243,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
         "peripherals": peripherals,
         "config": config_layers,
         "commands": remote_commands,
+        "content": content,
     }
 
 

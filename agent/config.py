@@ -198,6 +198,19 @@ class CommandSettings(_Strict):
     timeout_s: float = Field(default=30, gt=0, le=600)
 
 
+class ContentSettings(_Strict):
+    """Information content pushed by the fleet (``state_dir/content``). Local-only: the disk
+    is this unit's own."""
+
+    # Distinct file bytes one content set may need; a bigger push is refused. A new set
+    # downloads beside the one served, so plan for twice this on the card.
+    budget_mb: float = Field(default=256, gt=0, le=16_384)
+    # Blobs fetched at once (each a chunk of at most 192 KiB held in memory).
+    fetch_window: int = Field(default=16, ge=1, le=256)
+    # With blobs wanted and none arriving this long (while connected), the push is given up.
+    fetch_timeout_s: float = Field(default=600, ge=10, le=86_400)
+
+
 class LocalApiSettings(_Strict):
     # The Unix socket the UI connects to; default `agent.sock` in the state folder.
     socket: Path | None = None
@@ -229,6 +242,7 @@ class DeviceConfig(_Strict):
     ui: UiSettings = UiSettings()
     alerts: AlertSettings = AlertSettings()
     commands: CommandSettings = CommandSettings()
+    content: ContentSettings = ContentSettings()
     local_api: LocalApiSettings = LocalApiSettings()
 
     @field_validator("peripherals")

@@ -31,6 +31,8 @@ from healthhub.agent.command_journal import JOURNAL_FILE, CommandJournal
 from healthhub.agent.command_runner import CommandFailed, CommandRunner
 from healthhub.agent.config import DeviceConfig
 from healthhub.agent.config_apply import ConfigApplier
+from healthhub.agent.content_store import ContentStore
+from healthhub.agent.content_sync import ContentSync
 from healthhub.agent.delivery import Delivery
 from healthhub.agent.desired_config import LayerStore
 from healthhub.agent.device_actions import RESTART_EXIT_CODE, DeviceActions
@@ -131,6 +133,7 @@ class Agent:
         self._opened = False
         self.exit_code = 0
         self.commands: CommandRunner | None = None
+        self.content: ContentSync | None = None
         self._answers: collections.deque[tuple[bytes, bytes | None]] = collections.deque(
             maxlen=MAX_WAITING_ANSWERS
         )
@@ -198,6 +201,19 @@ class Agent:
                 apply=self._apply,
                 report=self._config_changed,
             )
+        settings = self.config.content
+        self.content = ContentSync(
+            ContentStore(
+                self.state_dir / "content",
+                read_key(self.config.trust.signing_public_key_file),
+                device=self.device,
+                site=self.site,
+                budget_bytes=int(settings.budget_mb * 1024 * 1024),
+            ),
+            report=self._content_changed,
+            window=settings.fetch_window,
+            fetch_timeout_s=settings.fetch_timeout_s,
+        )
         self.commands = CommandRunner(
             CommandJournal(self.state_dir / JOURNAL_FILE),
             read_key(self.config.trust.signing_public_key_file),
@@ -257,6 +273,8 @@ class Agent:
             tasks.append(loop.create_task(self.remote_config.run(), name="remote-config"))
         if self.commands is not None:
             tasks.append(loop.create_task(self.commands.run(), name="commands"))
+        if self.content is not None:
+            tasks.append(loop.create_task(self.content.run(), name="content"))
         stop_wait = loop.create_task(self._stop.wait())
         waiting: set[asyncio.Task[Any]] = {*tasks, stop_wait}
         failure: BaseException | None = None
@@ -389,6 +407,7 @@ class Agent:
             "role": self.config.device.role,
             "version": AGENT_VERSION,
             "ui": self._ui_settings(),
+            "content_dir": None if self.content is None else str(self.content.store.current_dir),
             "peripherals": peripherals,
             "link": self.link_state.state,
             "outbox": {"depth": stats.depth, "bound": stats.bound},
@@ -462,6 +481,13 @@ class Agent:
             await link.connect()
             await link.subscribe(topics.ack(self.device), qos=1)
             await link.subscribe(topics.command_request(self.device), qos=1)
+            if self.content is not None:
+                self.content.link_up(link)
+                for topic in self.content.topics():
+                    await link.subscribe(topic, qos=1)
+                link.publish(
+                    topics.content_reported(self.device), self._content_reported(), retain=True
+                )
             if self.layers is not None:
                 for scope in self.layers.scopes.values():
                     await link.subscribe(scope.topic(), qos=1)
@@ -490,6 +516,8 @@ class Agent:
             self.commands.received(message)
         elif level is not None and self.remote_config is not None:
             self.remote_config.received(level, message.payload)
+        elif self.content is not None and self.content.received(message):
+            pass
         else:
             log.warning("message on unexpected topic %s ignored", topic)
 
@@ -506,6 +534,23 @@ class Agent:
                 )
             except LinkError as exc:
                 log.warning("config report not sent: %s", exc)
+
+    def _content_changed(self) -> None:
+        self._write_status_file()
+        link = self._link
+        if link is not None and not link.closed.is_set():
+            try:
+                link.publish(
+                    topics.content_reported(self.device), self._content_reported(), retain=True
+                )
+            except LinkError as exc:
+                log.warning("content report not sent: %s", exc)
+
+    def _content_reported(self) -> bytes:
+        assert self.content is not None
+        return canonical.dumps(
+            {"device": self.device, "at": now_utc(), **self.content.store.reported()}
+        )
 
     def _config_reported(self) -> bytes:
         assert self.layers is not None
@@ -574,6 +619,21 @@ class Agent:
 
     # -- reporting -----------------------------------------------------------
 
+    def _content_summary(self) -> dict[str, Any] | None:
+        """Versions held per level, what is served, the disk budget: no file names."""
+        if self.content is None:
+            return None
+        reported = self.content.store.reported()
+        return {
+            "layers": {
+                level: {"held": entry.get("held"), "state": entry.get("state")}
+                for level, entry in reported.get("layers", {}).items()
+            },
+            "current": reported.get("current"),
+            "disk": reported.get("disk"),
+            "fetch": self.content.to_json(),
+        }
+
     async def telemetry(self) -> dict[str, Any]:
         stats = await self.store.stats()
         return snapshot(
@@ -603,6 +663,7 @@ class Agent:
                 "sessions": self.desk.counters,
                 "refused_values": self.peripherals.refusals,
                 "commands": self.commands.to_json() if self.commands else {},
+                "content": self._content_summary(),
             },
         )
 
@@ -639,6 +700,7 @@ class Agent:
             "peripherals": self.peripherals.to_json(),
             "config": None if self.layers is None else self.layers.reported(),
             "commands": None if self.commands is None else self.commands.to_json(),
+            "content": self._content_summary(),
         }
         try:
             write_atomic(self.state_dir / STATUS_FILE, canonical.dumps(status), mode=0o600)

@@ -66,11 +66,11 @@ def targets(layout: FleetLayout, scope: Scope) -> list[str]:
     return [scope.target] if scope.target in devices else []
 
 
-def _reports(session: ConsoleSession) -> dict[str, dict[str, Any]]:
-    """Each device's last ``config/reported`` document, by device."""
+def reports(session: ConsoleSession, suffix: str = "/config/reported") -> dict[str, dict[str, Any]]:
+    """Each device's last report (``config/reported`` or ``content/reported``), by device."""
     found: dict[str, dict[str, Any]] = {}
     for topic, payload in session.snapshot().items():
-        if not topic.endswith("/config/reported"):
+        if not topic.endswith(suffix):
             continue
         try:
             report = json.loads(payload)
@@ -111,18 +111,30 @@ def push(
         info = session.client.publish(scope.topic(), payload, qos=1, retain=True)
         info.wait_for_publish(CONNECT_TIMEOUT_S)
         outcome = PushOutcome(scope, layer.version, targets(layout, scope), layer.issued_at)
-        deadline = time.monotonic() + (wait_s or 0)
-        while wait_s is not None and outcome.pending and time.monotonic() < deadline:
-            _tally(outcome, _reports(session))
-            if progress is not None:
-                progress(outcome)
-            time.sleep(0.1)
+        follow(session, outcome, "/config/reported", wait_s, progress)
         return outcome
     finally:
         session.close()
 
 
-def _tally(outcome: PushOutcome, reports: dict[str, dict[str, Any]]) -> None:
+def follow(
+    session: ConsoleSession,
+    outcome: PushOutcome,
+    suffix: str,
+    wait_s: float | None,
+    progress: Any = None,
+) -> None:
+    """Tally the devices' retained reports (``suffix``) until every device in scope applied
+    or rejected ``outcome``'s version, or ``wait_s`` passed (None: do not wait)."""
+    deadline = time.monotonic() + (wait_s or 0)
+    while wait_s is not None and outcome.pending and time.monotonic() < deadline:
+        tally(outcome, reports(session, suffix))
+        if progress is not None:
+            progress(outcome)
+        time.sleep(0.1)
+
+
+def tally(outcome: PushOutcome, reports: dict[str, dict[str, Any]]) -> None:
     level = outcome.scope.level
     for device in outcome.pending:
         layers = reports.get(device, {}).get("layers")
@@ -165,7 +177,7 @@ def show(layout: FleetLayout, device: str) -> Shown:
             + [(topics.config_reported(device), 1)]
         )
         retained = session.snapshot()
-        reported = _reports(session).get(device)
+        reported = reports(session).get(device)
     finally:
         session.close()
     layers: dict[str, ConfigLayer] = {}

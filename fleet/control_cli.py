@@ -2,6 +2,7 @@
 
 healthhub-fleet config push --fleet DIR (--fleet-wide | --site S | --device D) FILE.yaml [--wait]
 healthhub-fleet config show --fleet DIR --device D [--json]
+healthhub-fleet content push --fleet DIR (--fleet-wide | --site S | --device D) FOLDER [--wait]
 healthhub-fleet cmd --fleet DIR --device D NAME [--arg K=V] [--wait] [--json] [--output FILE]
 """
 
@@ -21,9 +22,11 @@ from healthhub.fleet import command_send
 from healthhub.fleet.config_push import PushOutcome
 from healthhub.fleet.config_push import push as push_layer
 from healthhub.fleet.config_push import show as show_config
+from healthhub.fleet.content_push import push as push_content
 from healthhub.protocol import commands, config_layers
 from healthhub.protocol.commands import CommandRejected
 from healthhub.protocol.config_layers import LayerRejected, Scope
+from healthhub.protocol.content import ContentRejected
 from healthhub.protocol.fleet_layout import FleetLayout
 
 
@@ -65,6 +68,26 @@ def add_parsers(sub: Any) -> None:
     show.add_argument("--fleet", type=Path, required=True)
     show.add_argument("--device", required=True)
     show.add_argument("--json", action="store_true")
+    content_cmd = sub.add_parser("content", help="push signed information content to devices")
+    content_sub = content_cmd.add_subparsers(dest="content_command", required=True)
+    cpush = content_sub.add_parser(
+        "push",
+        help="publish FOLDER's files (chunked, by hash) and a signed manifest for a scope",
+        description="Every file of FOLDER (pages, signposting entries, pictures, audio) is "
+        "published as blobs addressed by sha256, then a signed manifest with the next "
+        "version of the scope. Devices fetch what they lack, check every hash and switch "
+        "atomically. --wait follows each device until it applied or rejected the version: "
+        "exit 1 if any rejected or did not answer; exit 2 for a folder devices would refuse.",
+    )
+    cpush.add_argument("--fleet", type=Path, required=True)
+    cwhere = cpush.add_mutually_exclusive_group(required=True)
+    cwhere.add_argument("--fleet-wide", action="store_true", help="every device of the fleet")
+    cwhere.add_argument("--site", help="every device of one site")
+    cwhere.add_argument("--device", help="one device")
+    cpush.add_argument("folder", type=Path)
+    cpush.add_argument("--wait", action="store_true", help="follow the devices' reports")
+    cpush.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
+    cpush.add_argument("--json", action="store_true")
     cmd = sub.add_parser(
         "cmd",
         help="send a signed command to one device and follow its answers",
@@ -95,6 +118,14 @@ def add_parsers(sub: Any) -> None:
     cmd.add_argument("--output", type=Path, help="screenshot: where to write the PNG")
 
 
+def _scope(args: argparse.Namespace) -> Scope:
+    if args.fleet_wide:
+        return Scope("fleet")
+    if args.site:
+        return config_layers.parse_scope({"site": args.site})
+    return config_layers.parse_scope({"device": args.device})
+
+
 def config_push(args: argparse.Namespace) -> int:
     layout = fleet_layout(args.fleet)
     try:
@@ -103,17 +134,38 @@ def config_push(args: argparse.Namespace) -> int:
         print(f"healthhub-fleet config push: {args.file}: {exc}", file=sys.stderr)
         return 2
     try:
-        if args.fleet_wide:
-            scope = Scope("fleet")
-        elif args.site:
-            scope = config_layers.parse_scope({"site": args.site})
-        else:
-            scope = config_layers.parse_scope({"device": args.device})
+        scope = _scope(args)
         config_layers.check_settings(settings)
     except LayerRejected as exc:
         print(f"healthhub-fleet config push: {args.file}: {exc}", file=sys.stderr)
         return 2
+    outcome = push_layer(
+        layout,
+        scope,
+        settings,
+        wait_s=args.timeout if args.wait else None,
+        progress=_progress(args),
+    )
+    return _pushed(args, outcome, "layer")
 
+
+def content_push(args: argparse.Namespace) -> int:
+    layout = fleet_layout(args.fleet)
+    try:
+        outcome = push_content(
+            layout,
+            _scope(args),
+            args.folder,
+            wait_s=args.timeout if args.wait else None,
+            progress=_progress(args),
+        )
+    except (ContentRejected, LayerRejected, OSError) as exc:
+        print(f"healthhub-fleet content push: {args.folder}: {exc}", file=sys.stderr)
+        return 2
+    return _pushed(args, outcome, "content")
+
+
+def _progress(args: argparse.Namespace) -> Callable[[PushOutcome], None]:
     def progress(outcome: PushOutcome) -> None:
         if not args.json:
             done = len(outcome.applied) + len(outcome.rejected)
@@ -127,17 +179,19 @@ def config_push(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    outcome = push_layer(
-        layout, scope, settings, wait_s=args.timeout if args.wait else None, progress=progress
-    )
+    return progress
+
+
+def _pushed(args: argparse.Namespace, outcome: PushOutcome, what: str) -> int:
     if args.wait and not args.json:
-        progress(outcome)
+        _progress(args)(outcome)
         print(file=sys.stderr)
     if args.json:
         print(json.dumps(outcome.to_json(), indent=2))
     else:
         print(
-            f"{scope} layer version {outcome.version} published to {len(outcome.targets)} device(s)"
+            f"{outcome.scope} {what} version {outcome.version} published to "
+            f"{len(outcome.targets)} device(s)"
         )
         for device, reason in sorted(outcome.rejected.items()):
             print(f"  rejected by {device}: {reason}")
@@ -223,5 +277,6 @@ def _arg(text: str) -> tuple[str, int]:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "config": lambda a: config_show(a) if a.config_command == "show" else config_push(a),
+    "content": content_push,
     "cmd": run_command,
 }

@@ -27,10 +27,10 @@ from healthhub.protocol.errors import MalformedMessage, ProtocolError
 
 KIND: Final = "config"
 #: The top-level settings a layer may carry. Everything else in device.yaml (device,
-#: broker, trust, state_dir, outbox, local_api, commands) is local-only.
+#: broker, trust, state_dir, outbox, local_api, commands, content) is local-only.
 REMOTE_SETTINGS: Final = frozenset({"ui", "telemetry", "peripherals", "alerts"})
 LOCAL_ONLY: Final = frozenset(
-    {"device", "broker", "trust", "state_dir", "outbox", "local_api", "commands"}
+    {"device", "broker", "trust", "state_dir", "outbox", "local_api", "commands", "content"}
 )
 #: A layer's encoded size limit: a retained message every device holds in memory.
 MAX_LAYER_BYTES: Final = 256 * 1024
