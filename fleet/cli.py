@@ -2,7 +2,7 @@
 
 healthhub-fleet bridge --fleet DIR --store STORE.sqlite
 healthhub-fleet export --store STORE.sqlite --format jsonl [--since T]
-healthhub-fleet status --fleet DIR [--json] [--wait S] [--store STORE.sqlite]
+healthhub-fleet status --fleet DIR [--json] [--wait S] [--store STORE.sqlite] [--watch]
 healthhub-fleet alerts --store STORE.sqlite [--json]
 healthhub-fleet config push|show ..., healthhub-fleet cmd ... (see control_cli.py)
 """
@@ -14,17 +14,21 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from healthhub.fleet import control_cli
 from healthhub.fleet.bridge import Bridge
-from healthhub.fleet.console import fleet_status
+from healthhub.fleet.console import RETAINED_SETTLE_S, FleetWatcher, fleet_status, rows
 from healthhub.fleet.control_cli import fleet_layout
+from healthhub.fleet.registry import DeviceRegistry
 from healthhub.fleet.store import PracticeStore, open_readonly
-from healthhub.protocol.clock import parse_utc
+from healthhub.protocol.clock import now_utc, parse_utc
 from healthhub.protocol.errors import HealthHubError, MalformedMessage
+from healthhub.protocol.fleet_layout import FleetLayout
 
 log = logging.getLogger("healthhub.fleet")
 
@@ -66,7 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--fleet", type=Path, required=True)
     status.add_argument("--json", action="store_true")
     status.add_argument("--wait", type=float, default=3.0, help="seconds to listen (default 3)")
-    status.add_argument("--store", type=Path, help="the bridge's store, for last known telemetry")
+    status.add_argument(
+        "--store", type=Path, help="the bridge's store: last known telemetry, alerts filed"
+    )
+    status.add_argument("--watch", action="store_true", help="a live table until Ctrl-C")
+    status.add_argument(
+        "--every", type=float, default=2.0, help="--watch: seconds between refreshes (2)"
+    )
     alerts = sub.add_parser(
         "alerts",
         help="alerts from the units: urgent results, help requests (newest first)",
@@ -162,26 +172,83 @@ def export(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     layout = fleet_layout(args.fleet)
-    reports = None
-    if args.store:
-        store = open_readonly(args.store)
-        reports = store.reports()
-        store.close()
-    rows = fleet_status(layout, wait_s=args.wait, reports=reports)
+    if args.watch:
+        return watch_status(layout, args)
+    reports, alerts = _from_store(args.store)
+    found = fleet_status(layout, wait_s=args.wait, reports=reports, alerts=alerts)
     if args.json:
-        print(json.dumps(rows, indent=2, sort_keys=True))
+        print(json.dumps(found, indent=2, sort_keys=True))
         return 0
-    header = f"{'device':<16}{'site':<18}{'state':<12}{'link':<14}{'outbox':>8}{'oldest':>10}"
-    print(header)
-    for row in rows:
+    print("\n".join(status_table(found)))
+    return 0
+
+
+def watch_status(layout: FleetLayout, args: argparse.Namespace) -> int:
+    """A live table (or one JSON document a line with --json) until Ctrl-C."""
+    watcher = FleetWatcher(layout)
+    watcher.start()
+    watcher.subscribed.wait(5.0)
+    time.sleep(RETAINED_SETTLE_S)  # the retained statuses and reports follow the SUBACK
+    devices = DeviceRegistry(layout)
+    try:
+        while True:
+            reports, alerts = _from_store(args.store)
+            found = rows(devices.devices(), watcher.view, reports, alerts)
+            if args.json:
+                print(json.dumps(found, sort_keys=True), flush=True)
+            else:
+                table = "\n".join(status_table(found))
+                print(f"\x1b[H\x1b[2J{now_utc()}  (Ctrl-C to stop)\n{table}", flush=True)
+            time.sleep(args.every)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        watcher.stop()
+
+
+def _from_store(path: Path | None) -> tuple[dict[str, Any] | None, dict[str, int] | None]:
+    if path is None:
+        return None, None
+    store = open_readonly(path)
+    try:
+        alerts: dict[str, int] = {}
+        for alert in store.alerts():
+            alerts[alert["device"]] = alerts.get(alert["device"], 0) + 1
+        return store.reports(), alerts
+    finally:
+        store.close()
+
+
+def status_table(found: list[dict[str, Any]]) -> list[str]:
+    """The status as a table for people: config and content versions held per layer
+    (fleet/site/device; ``!`` marks a layer whose last push was rejected or rolled back)."""
+    lines = [
+        f"{'device':<14}{'site':<14}{'state':<9}{'link':<13}{'outbox':>7}{'oldest':>8}  "
+        f"{'config f/s/d':<14}{'content f/s/d':<15}{'last command':<26}{'alerts':>6}"
+    ]
+    for row in found:
         depth = "-" if row["outbox_depth"] is None else str(row["outbox_depth"])
         age = row["outbox_oldest_age_s"]
         oldest = "-" if age is None else f"{age:.0f} s"
-        link = row["link"] or "-"
-        print(
-            f"{row['device']:<16}{row['site']:<18}{row['state']:<12}{link:<14}{depth:>8}{oldest:>10}"
+        command = row.get("last_command") or {}
+        last = f"{command['name']} {command['state']}" if command else "-"
+        alerts = "-" if row.get("alerts") is None else str(row["alerts"])
+        lines.append(
+            f"{row['device']:<14}{row['site']:<14}{row['state']:<9}{row['link'] or '-':<13}"
+            f"{depth:>7}{oldest:>8}  {_versions(row['config']):<14}"
+            f"{_versions(row['content']):<15}{last:<26}{alerts:>6}"
         )
-    return 0
+    return lines
+
+
+def _versions(layers: dict[str, Any]) -> str:
+    shown = []
+    for level in ("fleet", "site", "device"):
+        entry = layers.get(level) or {}
+        held = "-" if entry.get("held") is None else str(entry["held"])
+        bad = entry.get("state") in ("rejected", "rolled_back")
+        shown.append(held + ("!" if bad else ""))
+    return "/".join(shown)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -32,11 +33,17 @@ class FleetView:
 
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
     telemetry: dict[str, dict[str, Any]] = field(default_factory=dict)
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)  # config/reported
+    content: dict[str, dict[str, Any]] = field(default_factory=dict)  # content/reported
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         with self.lock:
             return dict(self.status), dict(self.telemetry)
+
+    def reported(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        with self.lock:
+            return dict(self.config), dict(self.content)
 
 
 class FleetWatcher:
@@ -66,7 +73,14 @@ class FleetWatcher:
         if reason_code.is_failure:
             self.refused = str(reason_code)
             return
-        client.subscribe([(topics.ALL_STATUS, 1), (topics.ALL_TELEMETRY, 0)])
+        client.subscribe(
+            [
+                (topics.ALL_STATUS, 1),
+                (topics.ALL_TELEMETRY, 0),
+                (f"{topics.ROOT}/devices/+/config/reported", 1),
+                (f"{topics.ROOT}/devices/+/content/reported", 1),
+            ]
+        )
         self.connected.set()
 
     def _on_subscribe(
@@ -90,7 +104,13 @@ class FleetWatcher:
                 telemetry = parse_telemetry(bytes(message.payload))
                 with self.view.lock:
                     self.view.telemetry[device] = telemetry
-        except ProtocolError:
+            elif rest in ("config/reported", "content/reported"):
+                report = json.loads(message.payload)
+                if isinstance(report, dict):
+                    with self.view.lock:
+                        kept = self.view.config if rest == "config/reported" else self.view.content
+                        kept[device] = report
+        except (ProtocolError, ValueError):
             return  # the bridge counts bad messages; the console just doesn't show them
 
     def start(self, timeout_s: float = 10.0) -> None:
@@ -114,8 +134,9 @@ def fleet_status(
     *,
     wait_s: float,
     reports: dict[str, dict[str, Any]] | None = None,
+    alerts: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per enrolled device: online/offline, last telemetry, outbox depth.
+    """One row per enrolled device (see :func:`rows`).
 
     Waits up to ``wait_s`` for telemetry (it is not retained); ``reports`` (the
     bridge store's last known telemetry) fills in devices that did not report.
@@ -135,15 +156,27 @@ def fleet_status(
             time.sleep(0.1)
     finally:
         watcher.stop()
-    status, telemetry = watcher.view.snapshot()
-    rows = []
-    for device, site in sorted(registry.devices().items()):
+    return rows(registry.devices(), watcher.view, reports, alerts)
+
+
+def rows(
+    devices: dict[str, str],
+    view: FleetView,
+    reports: dict[str, dict[str, Any]] | None = None,
+    alerts: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Per device: online/offline, last telemetry, outbox, the config and content versions
+    it holds per layer, its last command, and (with the bridge's store) alerts filed."""
+    status, telemetry = view.snapshot()
+    config, content = view.reported()
+    found: list[dict[str, Any]] = []
+    for device, site in sorted(devices.items()):
         latest = telemetry.get(device)
         source = "live"
         if latest is None and reports and (reports.get(device) or {}).get("telemetry"):
             latest, source = reports[device]["telemetry"], "bridge store"
         outbox = (latest or {}).get("outbox", {})
-        rows.append(
+        found.append(
             {
                 "device": device,
                 "site": site,
@@ -157,6 +190,24 @@ def fleet_status(
                 "confirmed_seq": outbox.get("confirmed_seq"),
                 "link": (latest or {}).get("link", {}).get("state"),
                 "uptime_s": (latest or {}).get("uptime_s"),
+                "config": _held(config.get(device)),
+                "content": _held(content.get(device)),
+                "last_command": ((latest or {}).get("commands") or {})
+                .get("journal", {})
+                .get("last"),
+                "alerts": None if alerts is None else alerts.get(device, 0),
             }
         )
-    return rows
+    return found
+
+
+def _held(report: dict[str, Any] | None) -> dict[str, Any]:
+    """level -> {held, state, reason} from a ``config/reported`` or ``content/reported``."""
+    layers = (report or {}).get("layers")
+    if not isinstance(layers, dict):
+        return {}
+    return {
+        level: {k: entry.get(k) for k in ("held", "state", "reason")}
+        for level, entry in layers.items()
+        if isinstance(entry, dict)
+    }

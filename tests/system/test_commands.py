@@ -169,6 +169,11 @@ def test_commands_are_answered_once_each_and_bad_ones_are_refused(
         assert [a["state"] for a in states] == ["accepted", "succeeded"]
         last = agent_status(kiosk)["commands"]["journal"]["last"]
         assert (last["id"], last["state"]) == (restart.id, "succeeded")
+        status = ["healthhub-fleet", "status", "--fleet", str(fleet.root), "--wait", "5"]
+        [row] = json.loads(run_cli(*status, "--json").stdout)
+        assert row["last_command"]["name"] == "restart-agent"
+        assert row["last_command"]["state"] == "succeeded"
+        assert "restart-agent succeeded" in run_cli(*status).stdout
     finally:
         answers.session.close()
         assert service.stop() == 0

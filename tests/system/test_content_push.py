@@ -141,6 +141,13 @@ def test_content_is_fetched_checked_switched_whole_and_caught_up(
         assert served(wall)["pictures/cuff.png"] == picture  # the site's files stay too
         disk = agent_status(wall)["content"]["disk"]
         assert disk["budget"] > disk["bytes"] > len(picture)
+        status = ["healthhub-fleet", "status", "--fleet", str(fleet.root), "--wait", "3"]
+        found = {r["device"]: r for r in json.loads(run_cli(*status, "--json").stdout)}
+        assert found["wall-1"]["content"]["fleet"]["held"] == 1
+        assert found["kiosk-1"]["content"]["device"]["state"] == "rejected"
+        table = run_cli(*status).stdout
+        assert "1/1/1!" in table  # kiosk-1: its last device push was rejected
+        assert "1/1/-" in table  # wall-1
     finally:
         for service in running:
             service.stop()

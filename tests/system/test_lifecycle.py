@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 from mqtt_clients import subscribe
-from processes import Enrol, agent, configure, run_cli, wait_until
+from processes import Enrol, agent, configure, run_cli, script, wait_until
 
 from healthhub.protocol import topics
 from healthhub.protocol.fleet_layout import FleetLayout
@@ -118,8 +119,25 @@ def test_fleet_status_shows_online_and_outbox(
         result = run_cli(
             "healthhub-fleet", "status", "--fleet", str(fleet.root), "--json", "--wait", "5"
         )
+        # --watch: a refreshed document a line until Ctrl-C; the agent going offline shows.
+        watch = subprocess.Popen(
+            [script("healthhub-fleet"), "status", "--fleet", str(fleet.root), "--watch",
+             "--json", "--every", "0.3"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert watch.stdout is not None
+        first = json.loads(watch.stdout.readline())
+        assert {r["device"]: r["state"] for r in first}["kiosk-1"] == "online"
     finally:
         assert the_agent.stop() == 0
+    try:
+        while True:
+            line = json.loads(watch.stdout.readline())
+            if {r["device"]: r["state"] for r in line}["kiosk-1"] == "offline":
+                break
+    finally:
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(10) == 0
     rows = {row["device"]: row for row in json.loads(result.stdout)}
     assert rows["kiosk-1"]["state"] == "online"
     assert rows["kiosk-1"]["link"] == "connected"
