@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from healthhub.protocol.config_layers import (
     Scope,
     sources,
 )
+from healthhub.protocol.errors import ProtocolError
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.protocol.keys import read_key
 
@@ -81,13 +83,15 @@ def reports(session: ConsoleSession, suffix: str = "/config/reported") -> dict[s
     return found
 
 
-def _held_version(payload: bytes | None, verify_key: bytes, scope: Scope) -> int:
+def retained_version(payload: bytes | None, version_of: Callable[[bytes], int]) -> int:
+    """The version of the document retained on a scope's topic (0: none, or not a good one:
+    a new good document replaces it). The next push takes this plus one."""
     if not payload:
         return 0
     try:
-        return config_layers.decode(payload, verify_key, expected=scope).version
-    except LayerRejected:
-        return 0  # not ours or damaged: a new good layer replaces it
+        return version_of(payload)
+    except ProtocolError:
+        return 0
 
 
 def push(
@@ -105,7 +109,10 @@ def push(
     session = ConsoleSession(layout, "push")
     try:
         session.subscribe([(scope.topic(), 1), (f"{topics.ROOT}/devices/+/config/reported", 1)])
-        held = _held_version(session.snapshot().get(scope.topic()), verify_key, scope)
+        held = retained_version(
+            session.snapshot().get(scope.topic()),
+            lambda payload: config_layers.decode(payload, verify_key, expected=scope).version,
+        )
         layer = config_layers.make(scope, held + 1, now_utc(), settings)
         payload = config_layers.encode(layer, seed)
         info = session.client.publish(scope.topic(), payload, qos=1, retain=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from paho.mqtt.client import MQTTMessageInfo
 
-from healthhub.fleet.config_push import PushOutcome, follow, targets
+from healthhub.fleet.config_push import PushOutcome, follow, retained_version, targets
 from healthhub.fleet.console import ConsoleError
 from healthhub.fleet.console_session import CONNECT_TIMEOUT_S, ConsoleSession
 from healthhub.fleet.registry import DeviceRegistry
@@ -53,7 +53,10 @@ def push(
         session.subscribe(
             [(scope.content_topic(), 1), (f"{topics.ROOT}/devices/+/content/reported", 1)]
         )
-        held = _held_version(session.snapshot().get(scope.content_topic()), verify_key, scope)
+        held = retained_version(
+            session.snapshot().get(scope.content_topic()),
+            lambda payload: content.decode(payload, verify_key, expected=scope).version,
+        )
         _publish_blobs(session, [path for _, path in entries])
         manifest = content.make(scope, held + 1, now_utc(), [file for file, _ in entries])
         info = session.client.publish(
@@ -88,12 +91,3 @@ def _acknowledged(info: MQTTMessageInfo) -> None:
     info.wait_for_publish(CONNECT_TIMEOUT_S)
     if not info.is_published():
         raise ConsoleError(f"the broker did not take a content blob in {CONNECT_TIMEOUT_S:g} s")
-
-
-def _held_version(payload: bytes | None, verify_key: bytes, scope: Scope) -> int:
-    if not payload:
-        return 0
-    try:
-        return content.decode(payload, verify_key, expected=scope).version
-    except ContentRejected:
-        return 0  # not ours or damaged: a new good manifest replaces it

@@ -38,6 +38,21 @@ def fleet_layout(path: Path) -> FleetLayout:
     return layout
 
 
+def _push_arguments(parser: argparse.ArgumentParser, what: str, *, timeout_s: float) -> None:
+    """What ``config push`` and ``content push`` share: fleet, scope, what, wait."""
+    parser.add_argument("--fleet", type=Path, required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--fleet-wide", action="store_true", help="every device of the fleet")
+    where.add_argument("--site", help="every device of one site")
+    where.add_argument("--device", help="one device")
+    parser.add_argument(what, type=Path)
+    parser.add_argument("--wait", action="store_true", help="follow the devices' reports")
+    parser.add_argument(
+        "--timeout", type=float, default=timeout_s, help="seconds to wait (default %(default)g)"
+    )
+    parser.add_argument("--json", action="store_true")
+
+
 def add_parsers(sub: Any) -> None:
     """The control verbs' parsers, added to ``healthhub-fleet``'s sub-commands."""
     config = sub.add_parser("config", help="push signed configuration layers to devices")
@@ -50,15 +65,7 @@ def add_parsers(sub: Any) -> None:
         "the next version of its scope and the fleet's signature. --wait follows each device "
         "in scope until it applied or rejected it: exit 1 if any rejected or did not answer.",
     )
-    push.add_argument("--fleet", type=Path, required=True)
-    where = push.add_mutually_exclusive_group(required=True)
-    where.add_argument("--fleet-wide", action="store_true", help="every device of the fleet")
-    where.add_argument("--site", help="every device of one site")
-    where.add_argument("--device", help="one device")
-    push.add_argument("file", type=Path)
-    push.add_argument("--wait", action="store_true", help="follow the devices' reports")
-    push.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
-    push.add_argument("--json", action="store_true")
+    _push_arguments(push, "file", timeout_s=60.0)
     show = config_sub.add_parser(
         "show",
         help="a device's effective configuration and where each value comes from",
@@ -79,15 +86,7 @@ def add_parsers(sub: Any) -> None:
         "atomically. --wait follows each device until it applied or rejected the version: "
         "exit 1 if any rejected or did not answer; exit 2 for a folder devices would refuse.",
     )
-    cpush.add_argument("--fleet", type=Path, required=True)
-    cwhere = cpush.add_mutually_exclusive_group(required=True)
-    cwhere.add_argument("--fleet-wide", action="store_true", help="every device of the fleet")
-    cwhere.add_argument("--site", help="every device of one site")
-    cwhere.add_argument("--device", help="one device")
-    cpush.add_argument("folder", type=Path)
-    cpush.add_argument("--wait", action="store_true", help="follow the devices' reports")
-    cpush.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
-    cpush.add_argument("--json", action="store_true")
+    _push_arguments(cpush, "folder", timeout_s=300.0)
     cmd = sub.add_parser(
         "cmd",
         help="send a signed command to one device and follow its answers",

@@ -16,7 +16,6 @@ part. Whether the merged result is a valid configuration is the agent's check.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -142,18 +141,9 @@ def decode(payload: bytes, verify_key: bytes, *, expected: Scope) -> ConfigLayer
     """Check a layer as received on ``expected``'s topic: size, JSON, signature, kind,
     scope, version, time stamp and settings, in that order. Any failure is
     :class:`LayerRejected` (a forged signature included) with a reason fit to report."""
-    if len(payload) > MAX_LAYER_BYTES:
-        raise LayerRejected(f"layer is {len(payload)} bytes; the limit is {MAX_LAYER_BYTES}")
-    try:
-        document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise LayerRejected("layer is not JSON") from None
-    try:
-        unsigned = signed.verify(document, verify_key)
-    except ProtocolError as exc:
-        raise LayerRejected(str(exc)) from None
-    if unsigned.get("kind") != KIND:
-        raise LayerRejected(f"document kind is {unsigned.get('kind')!r}, not {KIND!r}")
+    unsigned = signed.open_signed(
+        payload, verify_key, kind=KIND, what="layer", max_bytes=MAX_LAYER_BYTES, error=LayerRejected
+    )
     scope = parse_scope(unsigned.get("scope"))
     if scope != expected:
         raise LayerRejected(f"layer is for {scope}, but came on the topic of {expected}")

@@ -244,21 +244,14 @@ def decode(payload: bytes, verify_key: bytes, *, expected: Scope) -> ContentMani
     """Check a manifest as received on ``expected``'s content topic: size, JSON, signature,
     kind, scope, time stamp, version and files, in that order. Any failure is
     :class:`ContentRejected` (a forged signature included) with a reason fit to report."""
-    if len(payload) > MAX_MANIFEST_BYTES:
-        raise ContentRejected(
-            f"manifest is {len(payload)} bytes; the limit is {MAX_MANIFEST_BYTES}"
-        )
-    try:
-        # UTF-8 only: json.loads would also take UTF-16, which a device cannot keep as text.
-        document = canonical.loads(payload.decode("utf-8"), what="manifest")
-    except (UnicodeDecodeError, MalformedMessage):
-        raise ContentRejected("manifest is not JSON") from None
-    try:
-        unsigned = signed.verify(document, verify_key)
-    except ProtocolError as exc:
-        raise ContentRejected(str(exc)) from None
-    if unsigned.get("kind") != KIND:
-        raise ContentRejected(f"document kind is {unsigned.get('kind')!r}, not {KIND!r}")
+    unsigned = signed.open_signed(
+        payload,
+        verify_key,
+        kind=KIND,
+        what="manifest",
+        max_bytes=MAX_MANIFEST_BYTES,
+        error=ContentRejected,
+    )
     try:
         scope = parse_scope(unsigned.get("scope"))
     except LayerRejected as exc:

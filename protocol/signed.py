@@ -16,7 +16,7 @@ import nacl.exceptions
 import nacl.signing
 
 from healthhub.protocol import canonical
-from healthhub.protocol.errors import SignatureError
+from healthhub.protocol.errors import MalformedMessage, ProtocolError, SignatureError
 
 ALGORITHM = "Ed25519"
 
@@ -53,3 +53,30 @@ def generate_signing_key() -> tuple[bytes, bytes]:
     """A new ``(seed, verify_key)`` Ed25519 pair as raw 32-byte strings."""
     key = nacl.signing.SigningKey.generate()
     return bytes(key), bytes(key.verify_key)
+
+
+def open_signed(
+    payload: bytes,
+    verify_key: bytes,
+    *,
+    kind: str,
+    what: str,
+    max_bytes: int,
+    error: type[ProtocolError],
+) -> dict[str, Any]:
+    """A desired document's size, JSON (UTF-8 only: a device keeps it as text), signature
+    and kind, checked in that order; any failure is ``error`` with a reason fit to report.
+    Returns the unsigned document for the caller's own checks."""
+    if len(payload) > max_bytes:
+        raise error(f"{what} is {len(payload)} bytes; the limit is {max_bytes}")
+    try:
+        document = canonical.loads(payload.decode("utf-8"), what=what)
+    except (UnicodeDecodeError, MalformedMessage):
+        raise error(f"{what} is not JSON") from None
+    try:
+        unsigned = verify(document, verify_key)
+    except ProtocolError as exc:
+        raise error(str(exc)) from None
+    if unsigned.get("kind") != kind:
+        raise error(f"document kind is {unsigned.get('kind')!r:.40}, not {kind!r}")
+    return unsigned
