@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from healthhub.agent.content_store import ContentStore
 from healthhub.agent.mqtt_link import Incoming, LinkError, MqttLink
@@ -47,6 +48,9 @@ class ContentSync:
         self._subscribed: set[str] = set()
         self._last_progress = time.monotonic()
         self.counters = {"manifests": 0, "chunks": 0, "chunk_bytes": 0, "overflow": 0}
+        # The store's report as of its last change: the store is used by one worker thread
+        # at a time, so the loop (status file, telemetry) reads this copy instead.
+        self.reported: dict[str, Any] = store.reported()
 
     def topics(self) -> list[str]:
         """The manifest topics to subscribe to on every connection."""
@@ -90,7 +94,7 @@ class ContentSync:
                 payload = self._manifests.pop(level)
                 await asyncio.to_thread(self.store.offer, level, payload)
                 self._last_progress = time.monotonic()
-                self._report()
+                await self._changed()
             while not self._chunks.empty():
                 sha, payload = self._chunks.get_nowait()
                 self._unsubscribe(sha)
@@ -99,7 +103,7 @@ class ContentSync:
                 self.counters["chunk_bytes"] += len(payload)
                 self._last_progress = time.monotonic()
                 if reports:
-                    self._report()
+                    await self._changed()
             await self._fill_window()
 
     async def _fill_window(self) -> None:
@@ -117,7 +121,7 @@ class ContentSync:
                 self._unsubscribe(sha)
             await asyncio.to_thread(self.store.give_up, reason)
             self._last_progress = time.monotonic()
-            self._report()
+            await self._changed()
             return
         for sha in wanted:
             if len(self._subscribed) >= self.window:
@@ -131,6 +135,10 @@ class ContentSync:
                 log.warning("content: cannot fetch blob %s now: %s", sha[:12], exc)
                 self._subscribed.discard(sha)
                 return
+
+    async def _changed(self) -> None:
+        self.reported = await asyncio.to_thread(self.store.reported)
+        self._report()
 
     def _unsubscribe(self, sha: str) -> None:
         self._subscribed.discard(sha)

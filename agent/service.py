@@ -549,7 +549,7 @@ class Agent:
     def _content_reported(self) -> bytes:
         assert self.content is not None
         return canonical.dumps(
-            {"device": self.device, "at": now_utc(), **self.content.store.reported()}
+            {"device": self.device, "at": now_utc(), **self.content.reported}
         )
 
     def _config_reported(self) -> bytes:
@@ -623,7 +623,7 @@ class Agent:
         """Versions held per level, what is served, the disk budget: no file names."""
         if self.content is None:
             return None
-        reported = self.content.store.reported()
+        reported = self.content.reported
         return {
             "layers": {
                 level: {"held": entry.get("held"), "state": entry.get("state")}
