@@ -55,6 +55,7 @@ bench: setup
 	$(PY) bench/outbox_drain.py
 	$(PY) bench/ui_latency.py
 	$(PY) bench/serial_latency.py
+	$(PY) bench/fleet_push.py
 
 # After adding or changing a text in ui/: rewrite the template, add new texts to every
 # catalogue (untranslated until a translator fills them; tests/ui/test_catalogues.py fails

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -245,6 +246,11 @@ class MqttLink:
 
     def _socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         fd = sock.fileno()
+        # Small packets (PUBACK, SUBSCRIBE) must not wait for Nagle's algorithm: with the
+        # broker's delayed ACK each waited ~40 ms (bench/fleet_push.py: content fetches ran
+        # at 5 MiB/s instead of 80).
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def watch() -> None:
             self._fd = fd

@@ -446,6 +446,12 @@ class Agent:
             self._link = link
             self.link_state.set("connected")
             self._send_answers()  # what commands said while the broker was away
+            # Decisions taken while this connection was being set up (retained layers and
+            # manifests arrive with the SUBACKs) could not be reported on it yet.
+            if self.layers is not None:
+                self._config_changed()
+            if self.content is not None:
+                self._content_changed()
             self._write_status_file()
             if not self._ready:
                 self._ready = True
@@ -548,9 +554,7 @@ class Agent:
 
     def _content_reported(self) -> bytes:
         assert self.content is not None
-        return canonical.dumps(
-            {"device": self.device, "at": now_utc(), **self.content.reported}
-        )
+        return canonical.dumps({"device": self.device, "at": now_utc(), **self.content.reported})
 
     def _config_reported(self) -> bytes:
         assert self.layers is not None

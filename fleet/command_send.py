@@ -21,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from healthhub.fleet.console import ConsoleError
-from healthhub.fleet.console_session import CONNECT_TIMEOUT_S, ConsoleSession
+from healthhub.fleet.console_session import ConsoleSession
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.protocol import commands, topics
 from healthhub.protocol.errors import MalformedMessage
@@ -101,10 +101,7 @@ def send(
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.ResponseTopic = response_topic
         props.CorrelationData = correlation
-        info = session.client.publish(
-            topics.command_request(device), payload, qos=1, properties=props
-        )
-        info.wait_for_publish(CONNECT_TIMEOUT_S)
+        session.publish(topics.command_request(device), payload, properties=props)
         if wait_s is not None:
             deadline = time.monotonic() + wait_s
             with answered:

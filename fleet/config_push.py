@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from healthhub.fleet.console import ConsoleError
-from healthhub.fleet.console_session import CONNECT_TIMEOUT_S, ConsoleSession
+from healthhub.fleet.console_session import ConsoleSession
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.protocol import config_layers, topics
 from healthhub.protocol.clock import now_utc
@@ -115,9 +115,9 @@ def push(
         )
         layer = config_layers.make(scope, held + 1, now_utc(), settings)
         payload = config_layers.encode(layer, seed)
-        info = session.client.publish(scope.topic(), payload, qos=1, retain=True)
-        info.wait_for_publish(CONNECT_TIMEOUT_S)
-        outcome = PushOutcome(scope, layer.version, targets(layout, scope), layer.issued_at)
+        reached = targets(layout, scope)  # before publishing: it reads every enrolment
+        session.publish(scope.topic(), payload, retain=True)
+        outcome = PushOutcome(scope, layer.version, reached, layer.issued_at)
         follow(session, outcome, "/config/reported", wait_s, progress)
         return outcome
     finally:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from healthhub.fleet.console import RETAINED_SETTLE_S, ConsoleError
@@ -78,6 +79,37 @@ class ConsoleSession:
         with self.lock:
             return dict(self.latest)
 
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        properties: Properties | None = None,
+        wait: bool = True,
+    ) -> mqtt.MQTTMessageInfo:
+        """Publish at QoS 1; with ``wait``, until the broker took it. Any failure (the broker
+        gone mid-push) is a :class:`ConsoleError`, not paho's bare RuntimeError."""
+        try:
+            info = self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
+        except (RuntimeError, ValueError) as exc:
+            raise ConsoleError(f"publish to {topic} failed: {exc}") from None
+        if wait:
+            acknowledged(info)
+        return info
+
     def close(self) -> None:
-        self.client.loop_stop()
+        # disconnect first: paho's network thread then leaves its select() at once, where
+        # loop_stop() first would wait for it (up to a second per console command)
         self.client.disconnect()
+        self.client.loop_stop()
+
+
+def acknowledged(info: mqtt.MQTTMessageInfo) -> None:
+    """Wait until the broker acknowledged a publish; :class:`ConsoleError` if it did not."""
+    try:
+        info.wait_for_publish(CONNECT_TIMEOUT_S)
+    except (RuntimeError, ValueError) as exc:
+        raise ConsoleError(f"publish failed: {exc}") from None
+    if not info.is_published():
+        raise ConsoleError(f"the broker did not acknowledge a publish in {CONNECT_TIMEOUT_S:g} s")

@@ -18,8 +18,7 @@ from typing import Any
 from paho.mqtt.client import MQTTMessageInfo
 
 from healthhub.fleet.config_push import PushOutcome, follow, retained_version, targets
-from healthhub.fleet.console import ConsoleError
-from healthhub.fleet.console_session import CONNECT_TIMEOUT_S, ConsoleSession
+from healthhub.fleet.console_session import ConsoleSession, acknowledged
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.protocol import content, topics
 from healthhub.protocol.clock import now_utc
@@ -59,11 +58,9 @@ def push(
         )
         _publish_blobs(session, [path for _, path in entries])
         manifest = content.make(scope, held + 1, now_utc(), [file for file, _ in entries])
-        info = session.client.publish(
-            scope.content_topic(), content.encode(manifest, seed), qos=1, retain=True
-        )
-        info.wait_for_publish(CONNECT_TIMEOUT_S)
-        outcome = PushOutcome(scope, manifest.version, targets(layout, scope), manifest.issued_at)
+        reached = targets(layout, scope)  # before publishing: it reads every enrolment
+        session.publish(scope.content_topic(), content.encode(manifest, seed), retain=True)
+        outcome = PushOutcome(scope, manifest.version, reached, manifest.issued_at)
         follow(session, outcome, "/content/reported", wait_s, progress)
         return outcome
     finally:
@@ -79,15 +76,9 @@ def _publish_blobs(session: ConsoleSession, paths: list[Path]) -> None:
                 continue
             sent.add(sha)
             in_flight.append(
-                session.client.publish(topics.content_blob(sha), data, qos=1, retain=True)
+                session.publish(topics.content_blob(sha), data, retain=True, wait=False)
             )
             if len(in_flight) >= PUBLISH_WINDOW:
-                _acknowledged(in_flight.pop(0))
+                acknowledged(in_flight.pop(0))
     for info in in_flight:
-        _acknowledged(info)
-
-
-def _acknowledged(info: MQTTMessageInfo) -> None:
-    info.wait_for_publish(CONNECT_TIMEOUT_S)
-    if not info.is_published():
-        raise ConsoleError(f"the broker did not take a content blob in {CONNECT_TIMEOUT_S:g} s")
+        acknowledged(info)

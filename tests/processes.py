@@ -161,6 +161,13 @@ def agent_status(config: Path) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
+def connected(config: Path) -> bool:
+    """The agent runs and is connected to the broker (False before its database exists)."""
+    if not (config.parent / "state" / "outbox.sqlite").exists():
+        return False
+    return bool(agent_status(config)["link"]["state"] == "connected")
+
+
 def taken(config: Path) -> int:
     """Readings the agent has committed so far (0 before its database exists)."""
     if not (config.parent / "state" / "outbox.sqlite").exists():

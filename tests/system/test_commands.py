@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from processes import Enrol, agent, agent_status, configure, run_cli, wait_until
+from processes import Enrol, agent, agent_status, configure, connected, run_cli, wait_until
 
 from healthhub.agent.device_actions import RESTART_EXIT_CODE
 from healthhub.fleet.console_session import ConsoleSession
@@ -100,9 +100,7 @@ def test_commands_are_answered_once_each_and_bad_ones_are_refused(
     answers = Answers(fleet)
     seed = read_key(fleet.signing_key)
     try:
-        wait_until(
-            lambda: agent_status(kiosk)["link"]["state"] == "connected", 60, "kiosk connected"
-        )
+        wait_until(lambda: connected(kiosk), 60, "kiosk connected")
         code, identify = cmd(fleet, "identify", "--arg", "seconds=5")
         assert code == 0, identify
         assert identify["state"] == "succeeded"

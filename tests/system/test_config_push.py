@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from processes import Enrol, agent, agent_status, run_cli, wait_until
+from processes import Enrol, agent, agent_status, connected, run_cli, wait_until
 
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.provisioning.broker_process import BrokerProcess
@@ -43,12 +43,6 @@ def held(config: Path, level: str) -> int | None:
 
 def peripherals(config: Path) -> dict[str, Any]:
     return dict(agent_status(config).get("peripherals") or {})
-
-
-def connected(config: Path) -> bool:
-    if not (config.parent / "state" / "outbox.sqlite").exists():
-        return False
-    return bool(agent_status(config)["link"]["state"] == "connected")
 
 
 def test_layers_are_applied_rejected_with_a_reason_and_reach_an_offline_device(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import Enrol, agent, agent_status, configure, run_cli, wait_until
+from processes import Enrol, agent, agent_status, configure, connected, run_cli, wait_until
 
 from healthhub.fleet.console_session import ConsoleSession
 from healthhub.protocol import content, topics
@@ -46,12 +46,6 @@ def served(config: Path) -> dict[str, bytes]:
 def content_state(config: Path, level: str) -> dict[str, Any]:
     summary = agent_status(config).get("content") or {}
     return dict((summary.get("layers") or {}).get(level) or {})
-
-
-def connected(config: Path) -> bool:
-    if not (config.parent / "state" / "outbox.sqlite").exists():
-        return False
-    return bool(agent_status(config)["link"]["state"] == "connected")
 
 
 def write_folder(folder: Path, files: dict[str, bytes]) -> Path:
@@ -142,8 +136,16 @@ def test_content_is_fetched_checked_switched_whole_and_caught_up(
         disk = agent_status(wall)["content"]["disk"]
         assert disk["budget"] > disk["bytes"] > len(picture)
         status = ["healthhub-fleet", "status", "--fleet", str(fleet.root), "--wait", "3"]
-        found = {r["device"]: r for r in json.loads(run_cli(*status, "--json").stdout)}
-        assert found["wall-1"]["content"]["fleet"]["held"] == 1
+
+        def rows() -> dict[str, Any]:
+            return {r["device"]: r for r in json.loads(run_cli(*status, "--json").stdout)}
+
+        # served() sees the switch a moment before the device's retained report says so
+        found = wait_until(
+            lambda: (r := rows())["wall-1"]["content"]["fleet"]["held"] == 1 and r,
+            30,
+            "wall-1's report of the fleet content",
+        )
         assert found["kiosk-1"]["content"]["device"]["state"] == "rejected"
         table = run_cli(*status).stdout
         assert "1/1/1!" in table  # kiosk-1: its last device push was rejected

@@ -23,9 +23,9 @@ from processes import (
     Enrol,
     Service,
     agent,
-    agent_status,
     bridge,
     configure_kiosk,
+    connected,
     run_cli,
     wait_until,
 )
@@ -215,7 +215,7 @@ def test_identify_screenshot_and_pushed_settings_reach_a_running_kiosk(  # noqa:
         return dict(json.loads(result.stdout))
 
     def remote() -> None:
-        wait_until(lambda: agent_status(config)["link"]["state"] == "connected", 60, "connected")
+        wait_until(lambda: connected(config), 60, "connected")
         seen["identify"] = cmd("identify", "--arg", "seconds=60")
         seen["screenshot"] = cmd("screenshot", "--output", str(artifacts_dir / "remote.png"))
         layer = tmp_path / "ui.yaml"
