@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from healthhub.agent.config import DeviceConfig
 from healthhub.agent.content_store import ContentStore
 from healthhub.agent.mqtt_link import Incoming, LinkError, MqttLink
 from healthhub.protocol import topics
@@ -51,6 +52,26 @@ class ContentSync:
         # The store's report as of its last change: the store is used by one worker thread
         # at a time, so the loop (status file, telemetry) reads this copy instead.
         self.reported: dict[str, Any] = store.reported()
+
+    @classmethod
+    def for_device(
+        cls, config: DeviceConfig, verify_key: bytes, *, report: Callable[[], None]
+    ) -> ContentSync:
+        """The store in ``state_dir/content`` with the device's ``content`` settings."""
+        settings = config.content
+        store = ContentStore(
+            config.state_dir / "content",
+            verify_key,
+            device=config.device.id,
+            site=config.device.site,
+            budget_bytes=int(settings.budget_mb * 1024 * 1024),
+        )
+        return cls(
+            store,
+            report=report,
+            window=settings.fetch_window,
+            fetch_timeout_s=settings.fetch_timeout_s,
+        )
 
     def topics(self) -> list[str]:
         """The manifest topics to subscribe to on every connection."""

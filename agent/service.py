@@ -31,7 +31,6 @@ from healthhub.agent.command_journal import JOURNAL_FILE, CommandJournal
 from healthhub.agent.command_runner import CommandFailed, CommandRunner
 from healthhub.agent.config import DeviceConfig
 from healthhub.agent.config_apply import ConfigApplier
-from healthhub.agent.content_store import ContentStore
 from healthhub.agent.content_sync import ContentSync
 from healthhub.agent.delivery import Delivery
 from healthhub.agent.desired_config import LayerStore
@@ -201,18 +200,10 @@ class Agent:
                 apply=self._apply,
                 report=self._config_changed,
             )
-        settings = self.config.content
-        self.content = ContentSync(
-            ContentStore(
-                self.state_dir / "content",
-                read_key(self.config.trust.signing_public_key_file),
-                device=self.device,
-                site=self.site,
-                budget_bytes=int(settings.budget_mb * 1024 * 1024),
-            ),
+        self.content = ContentSync.for_device(
+            self.config,
+            read_key(self.config.trust.signing_public_key_file),
             report=self._content_changed,
-            window=settings.fetch_window,
-            fetch_timeout_s=settings.fetch_timeout_s,
         )
         self.commands = CommandRunner(
             CommandJournal(self.state_dir / JOURNAL_FILE),

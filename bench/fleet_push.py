@@ -64,7 +64,6 @@ import yaml
 
 from healthhub.agent.config import DeviceConfig, load_config
 from healthhub.agent.config_apply import ConfigApplier
-from healthhub.agent.content_store import ContentStore
 from healthhub.agent.content_sync import ContentSync
 from healthhub.agent.desired_config import LayerStore
 from healthhub.agent.mqtt_link import Incoming, LinkError, MqttLink
@@ -176,19 +175,7 @@ class SimDevice:
             apply=self._apply,
             report=self._config_changed,
         )
-        settings = self.config.content
-        self.content = ContentSync(
-            ContentStore(
-                self.config.state_dir / "content",
-                verify_key,
-                device=spec.device,
-                site=spec.site,
-                budget_bytes=int(settings.budget_mb * 1024 * 1024),
-            ),
-            report=self._content_changed,
-            window=settings.fetch_window,
-            fetch_timeout_s=settings.fetch_timeout_s,
-        )
+        self.content = ContentSync.for_device(self.config, verify_key, report=self._content_changed)
         self.link: MqttLink | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.layer_received: dict[str, float] = {}

@@ -61,7 +61,7 @@ def add_parsers(sub: Any) -> None:
         "push",
         help="sign FILE.yaml as the next layer of a scope and publish it (retained)",
         description="FILE.yaml holds the settings a layer may carry (ui, telemetry, "
-        "peripherals; ui.staff_pin_hash from `healthhub-agent pin-hash`). The layer gets "
+        "peripherals, alerts; ui.staff_pin_hash from `healthhub-agent pin-hash`). The layer gets "
         "the next version of its scope and the fleet's signature. --wait follows each device "
         "in scope until it applied or rejected it: exit 1 if any rejected or did not answer.",
     )
