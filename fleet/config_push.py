@@ -113,9 +113,9 @@ def push(
             session.snapshot().get(scope.topic()),
             lambda payload: config_layers.decode(payload, verify_key, expected=scope).version,
         )
+        reached = targets(layout, scope)  # before the layer is made: it reads every enrolment
         layer = config_layers.make(scope, held + 1, now_utc(), settings)
         payload = config_layers.encode(layer, seed)
-        reached = targets(layout, scope)  # before publishing: it reads every enrolment
         session.publish(scope.topic(), payload, retain=True)
         outcome = PushOutcome(scope, layer.version, reached, layer.issued_at)
         follow(session, outcome, "/config/reported", wait_s, progress)

@@ -57,8 +57,8 @@ def push(
             lambda payload: content.decode(payload, verify_key, expected=scope).version,
         )
         _publish_blobs(session, [path for _, path in entries])
+        reached = targets(layout, scope)  # before the manifest is made: it reads every enrolment
         manifest = content.make(scope, held + 1, now_utc(), [file for file, _ in entries])
-        reached = targets(layout, scope)  # before publishing: it reads every enrolment
         session.publish(scope.content_topic(), content.encode(manifest, seed), retain=True)
         outcome = PushOutcome(scope, manifest.version, reached, manifest.issued_at)
         follow(session, outcome, "/content/reported", wait_s, progress)
