@@ -77,7 +77,8 @@ class Trial:
 
     level: str
     version: int
-    previous: dict[str, bytes]
+    previous: dict[str, bytes]  # the payloads it replaced, as kept in the file
+    previous_layers: dict[str, ConfigLayer]  # the same, verified once
 
 
 class LayerStore:
@@ -128,9 +129,11 @@ class LayerStore:
         trial = kept.get("trial")
         if isinstance(trial, dict) and trial.get("level") in self.layers:
             previous = trial.get("previous")
-            _, before = self._verified(previous if isinstance(previous, dict) else {}, quiet=True)
+            layers, before = self._verified(
+                previous if isinstance(previous, dict) else {}, quiet=True
+            )
             level = str(trial["level"])
-            self.trial = Trial(level, self.layers[level].version, before)
+            self.trial = Trial(level, self.layers[level].version, before, layers)
             log.warning("config %s layer was being tried when the agent stopped", level)
         try:
             self.effective()
@@ -189,13 +192,10 @@ class LayerStore:
     def held(self, level: str) -> int | None:
         """The version in force at ``level`` (during a trial, the one it may roll back to)."""
         if self.trial is not None and self.trial.level == level:
-            previous = self.trial.previous.get(level)
-            return None if previous is None else self._version_of(level, previous)
+            previous = self.trial.previous_layers.get(level)
+            return None if previous is None else previous.version
         layer = self.layers.get(level)
         return None if layer is None else layer.version
-
-    def _version_of(self, level: str, payload: bytes) -> int:
-        return decode(payload, self._verify_key, expected=self.scopes[level]).version
 
     def _report(self, level: str, state: str, version: int | None, reason: str) -> LayerReport:
         return LayerReport(level, state, version, self.held(level), reason, now_utc())
@@ -264,7 +264,7 @@ class LayerStore:
         layers: dict[str, ConfigLayer],
         payloads: dict[str, bytes],
     ) -> None:
-        trial = Trial(level, version, dict(self.payloads))
+        trial = Trial(level, version, dict(self.payloads), dict(self.layers))
         self._keep(payloads, trial)
         self.trial = trial
         self.layers = layers
@@ -291,9 +291,7 @@ class LayerStore:
         """The trial failed its health check: back to the layers it replaced."""
         trial = self._trial()
         digest = _digest(self.payloads.get(trial.level, b""))
-        layers, payloads = self._verified(
-            {k: v.decode("utf-8") for k, v in trial.previous.items()}, quiet=True
-        )
+        layers, payloads = dict(trial.previous_layers), dict(trial.previous)
         self.refused[trial.level] = (trial.version, digest, reason)
         self._keep(payloads, None)
         self.trial = None

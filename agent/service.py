@@ -131,8 +131,6 @@ class Agent:
         self._background: set[asyncio.Task[Any]] = set()
         self._opened = False
         self.exit_code = 0
-        self.commands: CommandRunner | None = None
-        self.content: ContentSync | None = None
         self._answers: collections.deque[tuple[bytes, bytes | None]] = collections.deque(
             maxlen=MAX_WAITING_ANSWERS
         )
@@ -143,6 +141,8 @@ class Agent:
         self.delivery: Delivery
         self.peripherals: PeripheralSupervisor
         self.desk: SessionDesk
+        self.commands: CommandRunner
+        self.content: ContentSync
 
     # -- start and stop -------------------------------------------------------
 
@@ -200,14 +200,11 @@ class Agent:
                 apply=self._apply,
                 report=self._config_changed,
             )
-        self.content = ContentSync.for_device(
-            self.config,
-            read_key(self.config.trust.signing_public_key_file),
-            report=self._content_changed,
-        )
+        verify_key = read_key(self.config.trust.signing_public_key_file)
+        self.content = ContentSync.for_device(self.config, verify_key, report=self._content_changed)
         self.commands = CommandRunner(
             CommandJournal(self.state_dir / JOURNAL_FILE),
-            read_key(self.config.trust.signing_public_key_file),
+            verify_key,
             device=self.device,
             actions=DeviceActions(
                 device=self.device,
@@ -262,10 +259,8 @@ class Agent:
         ]
         if self.remote_config is not None:
             tasks.append(loop.create_task(self.remote_config.run(), name="remote-config"))
-        if self.commands is not None:
-            tasks.append(loop.create_task(self.commands.run(), name="commands"))
-        if self.content is not None:
-            tasks.append(loop.create_task(self.content.run(), name="content"))
+        tasks.append(loop.create_task(self.commands.run(), name="commands"))
+        tasks.append(loop.create_task(self.content.run(), name="content"))
         stop_wait = loop.create_task(self._stop.wait())
         waiting: set[asyncio.Task[Any]] = {*tasks, stop_wait}
         failure: BaseException | None = None
@@ -398,7 +393,7 @@ class Agent:
             "role": self.config.device.role,
             "version": AGENT_VERSION,
             "ui": self._ui_settings(),
-            "content_dir": None if self.content is None else str(self.content.store.current_dir),
+            "content_dir": str(self.content.store.current_dir),
             "peripherals": peripherals,
             "link": self.link_state.state,
             "outbox": {"depth": stats.depth, "bound": stats.bound},
@@ -437,12 +432,12 @@ class Agent:
             self._link = link
             self.link_state.set("connected")
             self._send_answers()  # what commands said while the broker was away
-            # Decisions taken while this connection was being set up (retained layers and
-            # manifests arrive with the SUBACKs) could not be reported on it yet.
+            # The retained reports, once per connection and only now that it is ours: the
+            # decisions on retained layers and manifests that arrived with the SUBACKs
+            # could not be published on it before.
             if self.layers is not None:
                 self._config_changed()
-            if self.content is not None:
-                self._content_changed()
+            self._content_changed()
             self._write_status_file()
             if not self._ready:
                 self._ready = True
@@ -478,19 +473,12 @@ class Agent:
             await link.connect()
             await link.subscribe(topics.ack(self.device), qos=1)
             await link.subscribe(topics.command_request(self.device), qos=1)
-            if self.content is not None:
-                self.content.link_up(link)
-                for topic in self.content.topics():
-                    await link.subscribe(topic, qos=1)
-                link.publish(
-                    topics.content_reported(self.device), self._content_reported(), retain=True
-                )
+            self.content.link_up(link)
+            for topic in self.content.topics():
+                await link.subscribe(topic, qos=1)
             if self.layers is not None:
                 for scope in self.layers.scopes.values():
                     await link.subscribe(scope.topic(), qos=1)
-                link.publish(
-                    topics.config_reported(self.device), self._config_reported(), retain=True
-                )
             await link.publish_and_wait(
                 topics.status(self.device), self._status(ONLINE), retain=True
             )
@@ -509,49 +497,33 @@ class Agent:
         level = None if self.layers is None else self.layers.level_of(topic)
         if topic == topics.ack(self.device):
             self.delivery.on_ack(message.payload)
-        elif topic == topics.command_request(self.device) and self.commands is not None:
+        elif topic == topics.command_request(self.device):
             self.commands.received(message)
         elif level is not None and self.remote_config is not None:
             self.remote_config.received(level, message.payload)
-        elif self.content is not None and self.content.received(message):
-            pass
-        else:
+        elif not self.content.received(message):
             log.warning("message on unexpected topic %s ignored", topic)
 
     # -- remote configuration --------------------------------------------------
 
     def _config_changed(self) -> None:
         """A layer was decided (or is being checked): say so, retained, and in the status."""
-        self._write_status_file()
-        link = self._link
-        if link is not None and not link.closed.is_set():
-            try:
-                link.publish(
-                    topics.config_reported(self.device), self._config_reported(), retain=True
-                )
-            except LinkError as exc:
-                log.warning("config report not sent: %s", exc)
+        assert self.layers is not None
+        self._report(topics.config_reported(self.device), {"layers": self.layers.reported()})
 
     def _content_changed(self) -> None:
+        self._report(topics.content_reported(self.device), self.content.reported)
+
+    def _report(self, topic: str, report: dict[str, Any]) -> None:
+        """Write the status file and publish ``report`` retained on ``topic`` if connected."""
         self._write_status_file()
         link = self._link
         if link is not None and not link.closed.is_set():
+            payload = canonical.dumps({"device": self.device, "at": now_utc(), **report})
             try:
-                link.publish(
-                    topics.content_reported(self.device), self._content_reported(), retain=True
-                )
+                link.publish(topic, payload, retain=True)
             except LinkError as exc:
-                log.warning("content report not sent: %s", exc)
-
-    def _content_reported(self) -> bytes:
-        assert self.content is not None
-        return canonical.dumps({"device": self.device, "at": now_utc(), **self.content.reported})
-
-    def _config_reported(self) -> bytes:
-        assert self.layers is not None
-        return canonical.dumps(
-            {"device": self.device, "at": now_utc(), "layers": self.layers.reported()}
-        )
+                log.warning("report on %s not sent: %s", topic, exc)
 
     def _apply(self, config: DeviceConfig) -> None:
         """Take a new effective configuration live. Telemetry reads its interval every
@@ -586,11 +558,13 @@ class Agent:
                 return
             self._answers.popleft()
 
+    def _ui_connections(self) -> int:
+        return self.local_api.connected if self.local_api is not None else 0
+
     def _show_identity(self, data: dict[str, Any]) -> int:
         """The UI shows the device id (identify); how many UIs were told."""
-        connected = self.local_api.connected if self.local_api is not None else 0
         self._publish(api.Event("identify", data))
-        return connected
+        return self._ui_connections()
 
     def _restart(self) -> None:
         self.exit_code = RESTART_EXIT_CODE
@@ -602,8 +576,7 @@ class Agent:
     async def _screenshot(self) -> dict[str, Any]:
         if self.desk.session is not None:  # the UI refuses too; this is the second guard
             raise CommandFailed("refused: a patient is using the unit")
-        connected = self.local_api.connected if self.local_api is not None else 0
-        return await self.screenshots.ask(connected)
+        return await self.screenshots.ask(self._ui_connections())
 
     async def _ui_request(self, request: api.Request) -> dict[str, Any]:
         if request.op != "screenshot.done":
@@ -614,10 +587,8 @@ class Agent:
 
     # -- reporting -----------------------------------------------------------
 
-    def _content_summary(self) -> dict[str, Any] | None:
+    def _content_summary(self) -> dict[str, Any]:
         """Versions held per level, what is served, the disk budget: no file names."""
-        if self.content is None:
-            return None
         reported = self.content.reported
         return {
             "layers": {
@@ -657,7 +628,7 @@ class Agent:
                 "local_api": self.local_api.to_json() if self.local_api else {},
                 "sessions": self.desk.counters,
                 "refused_values": self.peripherals.refusals,
-                "commands": self.commands.to_json() if self.commands else {},
+                "commands": self.commands.to_json(),
                 "content": self._content_summary(),
             },
         )
@@ -694,7 +665,7 @@ class Agent:
             "delivery": self.delivery.counters.to_json(),
             "peripherals": self.peripherals.to_json(),
             "config": None if self.layers is None else self.layers.reported(),
-            "commands": None if self.commands is None else self.commands.to_json(),
+            "commands": self.commands.to_json(),
             "content": self._content_summary(),
         }
         try:

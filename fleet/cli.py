@@ -211,10 +211,7 @@ def _from_store(path: Path | None) -> tuple[dict[str, Any] | None, dict[str, int
         return None, None
     store = open_readonly(path)
     try:
-        alerts: dict[str, int] = {}
-        for alert in store.alerts():
-            alerts[alert["device"]] = alerts.get(alert["device"], 0) + 1
-        return store.reports(), alerts
+        return store.reports(), store.alert_counts()
     finally:
         store.close()
 

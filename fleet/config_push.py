@@ -134,10 +134,13 @@ def follow(
     """Tally the devices' retained reports (``suffix``) until every device in scope applied
     or rejected ``outcome``'s version, or ``wait_s`` passed (None: do not wait)."""
     deadline = time.monotonic() + (wait_s or 0)
+    seen = -1
     while wait_s is not None and outcome.pending and time.monotonic() < deadline:
-        tally(outcome, reports(session, suffix))
-        if progress is not None:
-            progress(outcome)
+        if session.received != seen:  # parse the reports again only when one came
+            seen = session.received
+            tally(outcome, reports(session, suffix))
+            if progress is not None:
+                progress(outcome)
         time.sleep(0.1)
 
 

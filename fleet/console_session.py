@@ -33,6 +33,7 @@ class ConsoleSession:
         )
         self.lock = threading.Lock()
         self.latest: dict[str, bytes] = {}
+        self.received = 0  # messages so far: a caller polling ``latest`` sees whether to look
         self._connected = threading.Event()
         self._subacks: dict[int, threading.Event] = {}
         self._refused: str | None = None
@@ -60,6 +61,7 @@ class ConsoleSession:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self.lock:
             self.latest[message.topic] = bytes(message.payload)
+            self.received += 1
         if self._hook is not None:
             self._hook(message)
 

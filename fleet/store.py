@@ -226,6 +226,12 @@ class PracticeStore:
                 "components": body.get("components", []),
             }
 
+    def alert_counts(self) -> dict[str, int]:
+        """Alerts filed per device (what ``status`` shows; it refreshes every few seconds
+        with ``--watch``, so it counts in SQL rather than decoding every alert)."""
+        query = "SELECT device, count(*) FROM envelopes WHERE stream = 'alerts' GROUP BY device"
+        return {device: int(count) for device, count in self._db.execute(query)}
+
     def alerts(self) -> list[dict[str, Any]]:
         """Alerts from the units (urgent results, help requests), newest first.
 

@@ -78,3 +78,23 @@ def test_export_shape(tmp_path: Path) -> None:
         "components": BODY["components"],
     }
     assert list(store.readings(since="2027-01-01T00:00:00Z")) == []
+
+
+def test_alert_counts_per_device_match_the_alerts_listed(tmp_path: Path) -> None:
+    store = PracticeStore(tmp_path / "store.sqlite")
+
+    def alert(seq: int, device: str) -> Filed:
+        item = filed(seq, device)
+        env = item.envelope
+        body = {"reason": "help_requested", "source": "button:help"}
+        return Filed(
+            Envelope(env.id, env.device, env.site, seq, "alerts", "help_requested", env.at, {}),
+            body,
+            item.received_at,
+        )
+
+    store.file([filed(1), alert(2, "wall-1"), alert(3, "wall-1"), alert(1, "kiosk-1")])
+    counts = store.alert_counts()
+    assert counts == {"wall-1": 2, "kiosk-1": 1}
+    listed = [a["device"] for a in store.alerts()]
+    assert counts == {device: listed.count(device) for device in set(listed)}
