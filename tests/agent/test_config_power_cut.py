@@ -14,28 +14,15 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from healthhub.agent.desired_config import LayerStore
-from healthhub.protocol import config_layers
-from healthhub.protocol.config_layers import Scope
-from healthhub.protocol.signed import generate_signing_key
-
-SEED, VERIFY = generate_signing_key()
-DEVICE = Scope("device", "kiosk-1")
-LOCAL: dict[str, Any] = {
-    "device": {"id": "kiosk-1", "site": "practice-a", "role": "kiosk"},
-    "broker": {"host": "b.example", "ca_file": "ca", "cert_file": "crt", "key_file": "key"},
-    "trust": {"signing_public_key_file": "s.pub", "ingest_public_key_file": "i.pub"},
-}
+from tests.agent.test_desired_config import DEVICE, LOCAL, VERIFY, store
+from tests.agent.test_desired_config import layer as signed_layer
 
 
 def layer(version: int, interval_s: float) -> bytes:
-    settings = {"telemetry": {"interval_s": interval_s}}
-    made = config_layers.make(DEVICE, version, "2026-11-23T10:00:00Z", settings)
-    return config_layers.encode(made, SEED)
+    return signed_layer(DEVICE, version, {"telemetry": {"interval_s": interval_s}})
 
 
 CHILD = textwrap.dedent(
@@ -66,17 +53,6 @@ CHILD = textwrap.dedent(
 )
 
 
-def restarted(tmp_path: Path) -> LayerStore:
-    return LayerStore(
-        tmp_path / "device.yaml",
-        LOCAL,
-        tmp_path / "state",
-        VERIFY,
-        device="kiosk-1",
-        site="practice-a",
-    )
-
-
 def test_kill_9_at_every_step_of_an_apply_leaves_the_old_or_the_new_config(
     tmp_path: Path,
 ) -> None:
@@ -90,7 +66,7 @@ def test_kill_9_at_every_step_of_an_apply_leaves_the_old_or_the_new_config(
         state.mkdir(exist_ok=True)
         for leftover in state.iterdir():
             leftover.unlink()
-        old = restarted(tmp_path)
+        old = store(tmp_path)
         old.offer("device", layer(1, 12))
         old.commit()
         child = subprocess.run(
@@ -108,7 +84,7 @@ def test_kill_9_at_every_step_of_an_apply_leaves_the_old_or_the_new_config(
             timeout=60,
             check=False,
         )
-        after = restarted(tmp_path)  # what the agent finds at its next start
+        after = store(tmp_path)  # what the agent finds at its next start
         interval = after.effective().telemetry.interval_s
         assert interval in (12, 13), (kill_at, interval)
         seen.add(interval)
