@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from healthhub.drivers import registry
 from healthhub.drivers.base import PeripheralSpec
 from healthhub.drivers.errors import DriverConfigError
+from healthhub.drivers.serial.receipt_printer import ReceiptPrinterOptions
 from healthhub.protocol import topics
 from healthhub.protocol.errors import HealthHubError, ProtocolError
 
@@ -97,7 +98,21 @@ class TelemetrySettings(_Strict):
 _LANGUAGE_TAG = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$"
-Tile = Literal["blood_pressure", "weight_height", "pulse_oxygen", "temperature"]
+# The measuring tiles, then what pushed content offers (each shown only when the unit holds
+# that content): questionnaires, change of details, a consultation request, health
+# information, community services and digital support.
+Tile = Literal[
+    "blood_pressure",
+    "weight_height",
+    "pulse_oxygen",
+    "temperature",
+    "questionnaires",
+    "my_details",
+    "consultation",
+    "information",
+    "services",
+    "support",
+]
 
 
 class UiSettings(_Strict):
@@ -111,9 +126,7 @@ class UiSettings(_Strict):
         default=["en", "pl", "ro", "pa", "ur", "pt", "es", "bn"], min_length=1
     )
     default_language: str = Field(default="en", pattern=_LANGUAGE_TAG)
-    tiles: list[Tile] = Field(
-        default=["blood_pressure", "weight_height", "pulse_oxygen", "temperature"], min_length=1
-    )
+    tiles: list[Tile] = Field(default=list(get_args(Tile)), min_length=1)
     # After this long without a touch the "are you still there?" warning shows, then
     # counts down `warning_s` (WCAG 2.2.1: at least 20 s to ask for more time) and wipes.
     idle_timeout_s: float = Field(default=90, ge=15, le=3600)
@@ -153,7 +166,8 @@ class UiSettings(_Strict):
 
 
 _GROUP = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
-AlertKind = Literal["urgent_result", "help_requested"]
+# form_action: a form's action that alerts staff (PHQ-9 item 9, a red flag).
+AlertKind = Literal["urgent_result", "help_requested", "form_action"]
 
 
 class AlertRoute(_Strict):
@@ -184,6 +198,7 @@ class AlertSettings(_Strict):
 DEFAULT_ALERT_ROUTES: dict[str, AlertRoute] = {
     "urgent_result": AlertRoute(notify=["duty-clinician"], escalate_to=["practice-manager"]),
     "help_requested": AlertRoute(notify=["reception"], escalate_to=["practice-manager"]),
+    "form_action": AlertRoute(notify=["duty-clinician"], escalate_to=["practice-manager"]),
 }
 
 
@@ -244,6 +259,8 @@ class DeviceConfig(_Strict):
     commands: CommandSettings = CommandSettings()
     content: ContentSettings = ContentSettings()
     local_api: LocalApiSettings = LocalApiSettings()
+    # A receipt printer for information pages (ESC/POS on a serial port); none by default.
+    printer: ReceiptPrinterOptions | None = None
 
     @field_validator("peripherals")
     @classmethod

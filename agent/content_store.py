@@ -263,6 +263,11 @@ class ContentStore:
         """The folder the UI reads: a link to the set being served, switched atomically."""
         return self.root / CURRENT
 
+    @property
+    def served_digest(self) -> str | None:
+        """The digest of the set being served (None before any content)."""
+        return self._served.digest
+
     def level_of(self, topic: str) -> str | None:
         """Which level's manifest arrives on ``topic`` (None: not a content topic of ours)."""
         return next(

@@ -35,10 +35,12 @@ from healthhub.agent.content_sync import ContentSync
 from healthhub.agent.delivery import Delivery
 from healthhub.agent.desired_config import LayerStore
 from healthhub.agent.device_actions import RESTART_EXIT_CODE, DeviceActions
+from healthhub.agent.form_intake import ServedForms
 from healthhub.agent.local_api import LocalApiServer
 from healthhub.agent.log_capture import LogRing
 from healthhub.agent.mqtt_link import Incoming, LinkError, MqttLink, Will
 from healthhub.agent.outbox import NewMessage, Outbox, OutboxError
+from healthhub.agent.page_printer import PagePrinter
 from healthhub.agent.peripherals import PeripheralSupervisor
 from healthhub.agent.retry_policies import broker_reconnect
 from healthhub.agent.screenshots import ScreenshotRequests
@@ -143,6 +145,7 @@ class Agent:
         self.desk: SessionDesk
         self.commands: CommandRunner
         self.content: ContentSync
+        self.printer: PagePrinter | None
 
     # -- start and stop -------------------------------------------------------
 
@@ -191,6 +194,7 @@ class Agent:
             status=self.telemetry,
             pins=PinGuard(self.config.ui.staff_pin_hash),
             route=self._alert_route,
+            forms=ServedForms(lambda: self.content.store.current_dir),
         )
         if self.layers is not None:
             self.remote_config = ConfigApplier(
@@ -202,6 +206,12 @@ class Agent:
             )
         verify_key = read_key(self.config.trust.signing_public_key_file)
         self.content = ContentSync.for_device(self.config, verify_key, report=self._content_changed)
+        self._content_digest = self.content.store.served_digest
+        self.printer = (
+            None
+            if self.config.printer is None
+            else PagePrinter(self.config.printer, lambda: self.content.store.current_dir)
+        )
         self.commands = CommandRunner(
             CommandJournal(self.state_dir / JOURNAL_FILE),
             verify_key,
@@ -394,6 +404,8 @@ class Agent:
             "version": AGENT_VERSION,
             "ui": self._ui_settings(),
             "content_dir": str(self.content.store.current_dir),
+            "content_digest": self.content.store.served_digest,
+            "printer": self.printer is not None,
             "peripherals": peripherals,
             "link": self.link_state.state,
             "outbox": {"depth": stats.depth, "bound": stats.bound},
@@ -513,6 +525,11 @@ class Agent:
 
     def _content_changed(self) -> None:
         self._report(topics.content_reported(self.device), self.content.reported)
+        digest = self.content.store.served_digest
+        if digest != self._content_digest:
+            self._content_digest = digest
+            content_dir = str(self.content.store.current_dir)
+            self._publish(api.Event("content", {"content_dir": content_dir, "digest": digest}))
 
     def _report(self, topic: str, report: dict[str, Any]) -> None:
         """Write the status file and publish ``report`` retained on ``topic`` if connected."""
@@ -579,6 +596,10 @@ class Agent:
         return await self.screenshots.ask(self._ui_connections())
 
     async def _ui_request(self, request: api.Request) -> dict[str, Any]:
+        if request.op == "page.print":
+            if self.printer is None:
+                raise api.LocalApiError("no_device", "this unit has no printer")
+            return await self.printer.print_page(request.args)
         if request.op != "screenshot.done":
             return await self.desk.handle(request)
         if not self.screenshots.answered(request.args):
@@ -630,6 +651,7 @@ class Agent:
                 "refused_values": self.peripherals.refusals,
                 "commands": self.commands.to_json(),
                 "content": self._content_summary(),
+                "printer": None if self.printer is None else self.printer.to_json(),
             },
         )
 

@@ -9,8 +9,11 @@ decides afterwards is a message of its own:
 - ``alerts`` (sealed): an urgent result, raised while the patient is still there;
 - ``submissions`` kind ``readings_to_record`` (sealed): the patient's NHS number and
   date of birth with the ids of the readings they agreed to file in their record;
+- ``submissions`` of a form's purpose (sealed): a completed form, checked against the form
+  served (``agent/form_intake.py``);
 - ``usage`` kind ``session`` (clear): how the unit was used, with nothing about the
-  person (language, kinds measured, whether details were given and readings sent).
+  person (language, kinds measured, whether details were given and readings sent, and the
+  UI's tally of screens, forms, pages and accessibility used: ``protocol/usage.py``).
 
 Readings the patient did not send stay anonymous: the practice counts them and
 never files them (docs/decisions.md, "Readings first, consent after").
@@ -25,13 +28,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from healthhub.agent.form_intake import action_alert, submission
 from healthhub.agent.outbox import NewMessage, OutboxError, OutboxFull
 from healthhub.agent.staff_pin import PinGuard
 from healthhub.protocol import local_api as api
 from healthhub.protocol.envelope import Envelope
-from healthhub.protocol.errors import InvalidMeasurement
+from healthhub.protocol.errors import InvalidMeasurement, MalformedMessage
+from healthhub.protocol.forms import Form
 from healthhub.protocol.ids import uuid7
 from healthhub.protocol.measurements import KINDS, parse_measurement
+from healthhub.protocol.usage import check_usage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,7 @@ Take = Callable[[NewMessage], Awaitable[Envelope]]
 Request = Callable[[set[str]], list[str]]
 Publish = Callable[[api.Event], None]
 Report = Callable[[], Awaitable[dict[str, Any]]]
+Forms = Callable[[str], Form]
 
 LEVELS = frozenset({"raised", "high", "urgent"})
 MAX_READINGS_PER_SESSION = 64
@@ -54,6 +61,7 @@ class Session:
     readings: dict[str, str] = field(default_factory=dict)  # envelope id -> kind
     alerts: int = 0
     sent: bool = False
+    forms: int = 0  # forms submitted
 
 
 class SessionDesk:
@@ -69,18 +77,20 @@ class SessionDesk:
         status: Report,
         pins: PinGuard,
         route: Callable[[str], dict[str, Any]] | None = None,
+        forms: Forms | None = None,
     ) -> None:
         self._take = take
         # Where an alert of a kind goes (the ``alerts`` settings), read at each alert so a
         # pushed layer takes effect at once.
         self._route = route or (lambda kind: {"notify": ["reception"]})
         self._request = request
+        self._forms = forms or _no_forms
         self._publish = publish
         self._hello = hello
         self._status = status
         self._pins = pins
         self.session: Session | None = None
-        self.counters = {"sessions": 0, "alerts": 0, "sent": 0}
+        self.counters = {"sessions": 0, "alerts": 0, "sent": 0, "forms": 0}
         self._last_help: float | None = None
 
     def set_staff_pin(self, stored: str | None) -> None:
@@ -103,6 +113,7 @@ class SessionDesk:
             "measure.stop": self._stop_measuring,
             "alert.raise": self._alert,
             "session.send": self._send,
+            "form.submit": self._submit_form,
             "session.end": self._end,
         }
         operation = operations.get(request.op)
@@ -200,6 +211,8 @@ class SessionDesk:
             "session": session.id,
             "route": self._route(reason),
         }
+        if reason == "form_action":
+            body |= action_alert(self._forms(api.text_arg(args, "form")), args)
         if reason == "urgent_result":
             reading = api.text_arg(args, "reading")
             if reading not in session.readings:
@@ -250,22 +263,46 @@ class SessionDesk:
         self.counters["sent"] += 1
         return {"submission": envelope.id}
 
+    async def _submit_form(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
+        form = self._forms(api.text_arg(args, "form"))
+        kind, body = submission(form, args, session=session.id, today=datetime.now().date())
+        envelope = await self._commit(
+            NewMessage("submissions", kind, body, taken_at=datetime.now(UTC))
+        )
+        session.forms += 1
+        self.counters["forms"] += 1
+        log.info("form %s v%d submitted as %s", form.id, form.version, envelope.id)
+        return {"submission": envelope.id, "scores": body["scores"], "bands": body["bands"]}
+
     async def _end(self, session: Session, args: dict[str, Any]) -> dict[str, Any]:
         reason = api.text_arg(args, "reason", choices=api.END_REASONS)
         language = args.get("language")
-        await self._finish(session, reason, language if isinstance(language, str) else None)
+        try:
+            tally = check_usage(args.get("usage", {}))
+        except MalformedMessage as exc:
+            log.warning("the UI's usage tally was refused: %s", exc)  # counted without it
+            tally = {}
+        await self._finish(session, reason, language if isinstance(language, str) else None, tally)
         return {}
 
-    async def _finish(self, session: Session, reason: str, language: str | None) -> None:
+    async def _finish(
+        self,
+        session: Session,
+        reason: str,
+        language: str | None,
+        tally: dict[str, Any] | None = None,
+    ) -> None:
         """Forget the session; count its use (nothing about the person) in ``usage``."""
         self.session = None
         usage = {
+            **(tally or {}),
             "reason": reason,
             "language": (language or "")[:16],
             "kinds": sorted(set(session.readings.values())),
             "readings": len(session.readings),
             "alerts": session.alerts,
             "sent_to_record": session.sent,
+            "forms_submitted": session.forms,
             "minutes": round((time.monotonic() - session.started) / 60, 1),
         }
         self._publish(api.Event("session_ended", {"session": session.id, "reason": reason}))
@@ -273,3 +310,7 @@ class SessionDesk:
             await self._take(NewMessage("usage", "session", usage, taken_at=datetime.now(UTC)))
         except OutboxError as exc:  # a usage count is not clinical: losing one is acceptable
             log.warning("session usage not recorded: %s", exc)
+
+
+def _no_forms(form_id: str) -> Form:
+    raise api.LocalApiError("no_form", f"this unit serves no forms ({form_id})")

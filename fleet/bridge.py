@@ -48,6 +48,7 @@ from healthhub.protocol.keys import read_key
 from healthhub.protocol.measurements import parse_measurement
 from healthhub.protocol.sealed import Opener
 from healthhub.protocol.status import ack_payload, parse_status, parse_telemetry
+from healthhub.protocol.submissions import READINGS_TO_RECORD, check_form_submission
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,9 @@ class BridgeCounters:
 def _announce_alert(filed: Filed) -> None:
     """Staff watching the bridge see an alert at once (where, why; never who or what value)."""
     env, body = filed.envelope, filed.body
-    what = ", ".join(str(body[k]) for k in ("measure", "level") if isinstance(body.get(k), str))
+    what = ", ".join(
+        str(body[k]) for k in ("form", "action", "measure", "level") if isinstance(body.get(k), str)
+    )
     log.warning(
         "ALERT from %s at %s: %s%s (%s)",
         env.device,
@@ -272,6 +275,8 @@ class Bridge:
         body = wire.open_body(env, self.opener) if env.sealed else env.body
         if env.stream == "readings":
             parse_measurement(env.kind, body.get("components"))
+        elif env.stream == "submissions" and env.kind != READINGS_TO_RECORD:
+            check_form_submission(env.kind, body)
         return Filed(env, body, received_at)
 
     def _publish_ack(self, device: str, seq: int) -> None:

@@ -7,11 +7,16 @@ manifest on the scope's content topic, with the next version. Devices fetch what
 check every hash, and report on ``content/reported``; ``--wait`` follows those reports.
 
 The folder is checked whole before anything is published: a file name the devices would
-refuse (hidden, ``..``, a symbolic link) stops the push with the reason.
+refuse (hidden, ``..``, a symbolic link) stops the push with the reason, and so does any
+invalid patient document (a form, an information page, ``services.yaml``, ``support.yaml``,
+``notices.yaml``: :func:`~healthhub.protocol.patient_content.check_content_folder`), every
+fault listed with its file and place. Warnings (a page past its clinical review date) are
+printed to stderr and do not stop the push.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ from healthhub.protocol.config_layers import Scope
 from healthhub.protocol.content import ContentRejected
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.protocol.keys import read_key
+from healthhub.protocol.patient_content import check_content_folder
 
 #: Publishes in flight before the console waits for their PUBACKs (memory: 64 chunks).
 PUBLISH_WINDOW = 64
@@ -43,6 +49,8 @@ def push(
     entries = content.scan_folder(folder)
     if not entries:
         raise ContentRejected(f"{folder} holds no files")
+    for warning in check_content_folder(folder):
+        print(f"warning: {warning}", file=sys.stderr)
     if scope.level == "device" and scope.target not in DeviceRegistry(layout).devices():
         raise ContentRejected(f"device {scope.target} is not enrolled in this fleet")
     seed = read_key(layout.signing_key)

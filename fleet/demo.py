@@ -29,10 +29,15 @@ from typing import IO, Any
 
 import yaml
 
+from healthhub.fleet import content_push
 from healthhub.fleet.console import ConsoleError, FleetWatcher
+from healthhub.protocol.config_layers import Scope
+from healthhub.protocol.errors import HealthHubError
 from healthhub.protocol.fleet_layout import FleetLayout
 
 SITE = "demo-practice"
+#: The forms, information pages, services and notices a practice starts from.
+STARTER_CONTENT = Path(__file__).parent / "starter_content"
 DEVICES = (("kiosk-1", "kiosk"), ("wall-1", "wall"), ("wall-2", "wall"))
 #: The kiosk's own parts, simulated on gpiozero's MockFactory: someone walks up every
 #: 40 s (the attract screen wakes), and a status LED follows the broker link.
@@ -266,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     practice.start()
+    try:  # what the kiosk offers beyond measuring: forms, pages, services, support
+        pushed = content_push.push(practice.fleet, Scope("site", SITE), STARTER_CONTENT)
+        print(f"starter content pushed to {SITE} (version {pushed.version})")
+    except (HealthHubError, OSError) as exc:
+        print(f"healthhub-demo: starter content not pushed: {exc}", file=sys.stderr)
     if args.no_kiosk:
         pass
     elif os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):

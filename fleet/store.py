@@ -226,6 +226,34 @@ class PracticeStore:
                 "components": body.get("components", []),
             }
 
+    def submissions(
+        self, *, kind: str | None = None, since: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Submissions (forms, consent to file readings) with their clear bodies, oldest
+        first: what the practice files (issue 8) and staff check before changing a record."""
+        query = (
+            "SELECT id, device, site, seq, kind, at, body FROM envelopes"
+            " WHERE stream = 'submissions'"
+        )
+        params: list[str] = []
+        if kind is not None:
+            query += " AND kind = ?"
+            params.append(kind)
+        if since is not None:
+            query += " AND at >= ?"
+            params.append(since)
+        query += " ORDER BY at, device, seq"
+        for row in self._db.execute(query, params):
+            yield {
+                "id": row[0],
+                "device": row[1],
+                "site": row[2],
+                "seq": row[3],
+                "kind": row[4],
+                "at": row[5],
+                "body": json.loads(row[6]),
+            }
+
     def alert_counts(self) -> dict[str, int]:
         """Alerts filed per device (what ``status`` shows; it refreshes every few seconds
         with ``--watch``, so it counts in SQL rather than decoding every alert)."""

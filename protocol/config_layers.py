@@ -29,7 +29,17 @@ KIND: Final = "config"
 #: broker, trust, state_dir, outbox, local_api, commands, content) is local-only.
 REMOTE_SETTINGS: Final = frozenset({"ui", "telemetry", "peripherals", "alerts"})
 LOCAL_ONLY: Final = frozenset(
-    {"device", "broker", "trust", "state_dir", "outbox", "local_api", "commands", "content"}
+    {
+        "device",
+        "broker",
+        "trust",
+        "state_dir",
+        "outbox",
+        "local_api",
+        "commands",
+        "content",
+        "printer",
+    }
 )
 #: A layer's encoded size limit: a retained message every device holds in memory.
 MAX_LAYER_BYTES: Final = 256 * 1024

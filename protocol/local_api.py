@@ -23,11 +23,19 @@ measure where they can be asked; readings of those kinds are tagged with the ses
 and sent as ``reading`` events once they are committed.
 ``measure.stop {session}`` → stops tagging.
 ``alert.raise {session, reason, measure, level, reading}`` → ``{"alert": id}`` once the
-alert is committed to the outbox (stream ``alerts``).
+alert is committed to the outbox (stream ``alerts``); for ``reason`` ``form_action``
+the args are ``{session, reason, form, action}``: an action of a served form that alerts.
 ``session.send {session, patient, readings, derived, context}`` → ``{"submission": id}``:
 the patient's consent to file these readings in their record, committed (stream
 ``submissions``, sealed).
-``session.end {session, reason, language}`` → ``{}``; the agent forgets the session.
+``form.submit {session, form, version, language, answers, patient}`` → ``{"submission": id,
+"scores": {...}}``: a completed form, checked by the agent against the form it serves and
+committed (stream ``submissions``, sealed, kind = the form's purpose); ``patient`` only if the
+patient identified and the form allows it.
+``page.print {page, language}`` → ``{"printed": true, "paper": state}``: a served
+information page on the unit's receipt printer (``no_device`` if it has none or it fails).
+``session.end {session, reason, language, usage}`` → ``{}``; the agent forgets the session
+(``usage``: the UI's tally of the visit, :mod:`healthhub.protocol.usage`).
 ``staff.unlock {pin}`` → ``{}`` or error ``wrong_pin`` / ``locked_out``.
 
 Events: ``peripheral`` (one peripheral's state), ``reading`` (a committed reading of the
@@ -39,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +54,7 @@ from typing import Any, Final
 
 from healthhub.protocol import canonical
 from healthhub.protocol.errors import HealthHubError, MalformedMessage
+from healthhub.protocol.submissions import check_patient
 
 API_VERSION: Final = 1
 #: The longest frame either side accepts, newline included; longer closes the connection.
@@ -63,6 +71,8 @@ OPS: Final = frozenset(
         "measure.stop",
         "alert.raise",
         "session.send",
+        "form.submit",
+        "page.print",
         "session.end",
         "staff.unlock",
         "screenshot.done",
@@ -75,6 +85,8 @@ OPS: Final = frozenset(
 #: ``identify``: IT staff asked the unit to show itself (``device``, ``seconds``);
 #: ``screenshot``: IT staff asked for a picture of the screen (``request``, ``max_bytes``): the
 #: UI answers with ``screenshot.done`` (``request`` and ``png_base64``, or ``refused``).
+#: ``content``: the pushed content served changed (``content_dir``, ``digest``): the UI reloads
+#: its forms, pages, services and notices once the patient is forgotten.
 EVENTS: Final = frozenset(
     {
         "peripheral",
@@ -89,6 +101,7 @@ EVENTS: Final = frozenset(
         "config",
         "identify",
         "screenshot",
+        "content",
     }
 )
 
@@ -100,6 +113,8 @@ ERROR_CODES: Final = frozenset(
         "no_session",  # the session named is not the one in progress (ended, or replaced)
         "no_device",  # no peripheral measures that kind on this unit
         "no_patient",  # sending to a record needs the patient's details
+        "no_form",  # the form is not (or no longer) served by this unit
+        "bad_answer",  # an answer the form refuses (the message names the question)
         "outbox_full",  # the durable queue is at its bound: send the patient to reception
         "storage_error",  # the outbox could not commit
         "wrong_pin",
@@ -109,12 +124,9 @@ ERROR_CODES: Final = frozenset(
 )
 
 #: Why an alert is raised; the practice side routes on it.
-ALERT_REASONS: Final = frozenset({"urgent_result", "help_requested"})
+ALERT_REASONS: Final = frozenset({"urgent_result", "help_requested", "form_action"})
 #: Why a session ended.
 END_REASONS: Final = frozenset({"finished", "idle", "cancelled", "replaced"})
-
-_NHS_NUMBER = re.compile(r"^[0-9]{10}$")
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class LocalApiError(HealthHubError):
@@ -256,9 +268,7 @@ def patient_arg(value: object) -> dict[str, str]:
     """The patient's identifiers as the UI checked them: NHS number and date of birth."""
     if not isinstance(value, dict) or set(value) != {"nhs_number", "birth_date"}:
         raise LocalApiError("no_patient", "patient must give nhs_number and birth_date")
-    nhs, born = value["nhs_number"], value["birth_date"]
-    if not isinstance(nhs, str) or not _NHS_NUMBER.match(nhs):
-        raise LocalApiError("bad_request", "nhs_number must be 10 digits")
-    if not isinstance(born, str) or not _ISO_DATE.match(born):
-        raise LocalApiError("bad_request", "birth_date must be YYYY-MM-DD")
-    return {"nhs_number": nhs, "birth_date": born}
+    try:
+        return check_patient(value)
+    except MalformedMessage as exc:
+        raise LocalApiError("bad_request", str(exc)) from None

@@ -44,7 +44,10 @@ from healthhub.ui import (
     widgets,  # noqa: F401 - registers ShapedLabel before the .kv files load
 )
 from healthhub.ui.i18n import LANGUAGES, Translator
-from healthhub.ui.screens import kiosk_screens
+from healthhub.ui.screens import (
+    content_screens,  # noqa: F401 - registers the content screens before the .kv files load
+    kiosk_screens,
+)
 from healthhub.ui.speech import Speaker, SpeechUnavailable
 from healthhub.ui.tiles import ASSETS
 from healthhub.ui.viewmodels.idle import IdleState
@@ -75,6 +78,8 @@ class KioskApp(App):  # type: ignore[misc]
     notice = StringProperty("")
     #: "This is kiosk-1": shown while IT staff identify the unit (not for patients)
     identify_text = StringProperty("")
+    #: The unit has a receipt printer (``printer`` in device.yaml): pages can be printed.
+    can_print = BooleanProperty(False)
     awake = BooleanProperty(True)  # False while the attract screen rests (presence sensor)
     in_session = BooleanProperty(False)
     journey = ObjectProperty(None, allownone=True)
@@ -170,6 +175,8 @@ class KioskApp(App):  # type: ignore[misc]
             self.journey = journey
         else:  # the agent restarted: its settings may have changed meanwhile
             self.journey.configure(hello.get("ui", {}))
+        self.journey.load_content(hello.get("content_dir"))
+        self.can_print = bool(hello.get("printer"))
         self._settings_problems()
         self.ready = True
         self._refresh()
@@ -196,6 +203,9 @@ class KioskApp(App):  # type: ignore[misc]
         if event.event == "config":  # a pushed layer changed the UI settings
             journey.configure(event.data.get("ui", {}))
             self._settings_problems()
+            return
+        if event.event == "content":  # a content push switched what the unit serves
+            journey.load_content(str(event.data.get("content_dir", "")) or None)
             return
         if event.event == "identify":
             self._identify(str(event.data.get("device", "")), float(event.data.get("seconds", 30)))
@@ -321,6 +331,8 @@ class KioskApp(App):  # type: ignore[misc]
 
     def _staff_lines(self) -> list[str]:
         problems = list(dict.fromkeys(self.translator.problems))
+        if self.journey is not None:
+            problems += [f"content: {p}" for p in self.journey.content_problems]
         if not self.connected:
             problems.append(f"agent: not connected ({self.client.last_error or 'starting'})")
         return status_lines(self.staff.report, UI_VERSION, problems)
@@ -332,10 +344,49 @@ class KioskApp(App):  # type: ignore[misc]
         if self.root is None:
             return
         texts = [text for _, text in sorted(_visible_texts(self.root), key=lambda p: p[0])]
+        if self.journey is not None:
+            self.journey.tally.read_aloud += 1
         try:
             self.speaker.speak(". ".join(texts), self.language)
         except SpeechUnavailable as exc:
             log.warning("read aloud unavailable: %s", exc)
+
+    # -- information pages: listen and print ------------------------------------------------
+
+    def page_audio(self, page: Any) -> Path | None:
+        """The spoken version of an information page in the patient's language, if any."""
+        folder = self.journey.content_folder if self.journey is not None else None
+        name = page.audio.get(self.language) if page is not None else None
+        return folder / name if folder is not None and name else None
+
+    def play_page_audio(self) -> None:
+        from kivy.core.audio import SoundLoader
+
+        journey = self.journey
+        path = self.page_audio(journey.info_page if journey is not None else None)
+        sound = SoundLoader.load(str(path)) if path is not None else None
+        if sound is None:
+            log.warning("page audio cannot be played on this unit")
+            return
+        sound.play()
+
+    async def print_page(self) -> None:
+        """Print the page on the unit's receipt printer (public information, never about the
+        patient); the agent owns the printer."""
+        journey = self.journey
+        page = journey.info_page if journey is not None else None
+        if journey is None or page is None:
+            return
+        try:
+            await self.client.call("page.print", page=page.id, language=self.language)
+        except api.LocalApiError as exc:
+            journey.notice = kiosk_screens.PRINT_FAILED
+            log.warning("printing failed: %s", exc.code)
+        except Exception:
+            journey.notice = kiosk_screens.PRINT_FAILED
+        else:
+            journey.tally.printed += 1
+        journey.changed()
 
     # -- trace for bench/ui_latency.py (times only, never patient data) ----------------------
 

@@ -118,5 +118,13 @@ TILES: Mapping[str, Tile] = {
                 Step("steps/temp_wait.png", N_("Keep still until it beeps.")),
             ),
         ),
+        # What pushed content offers: no device, no steps; each shows only when the unit
+        # holds the content it opens (Journey.offered_tiles).
+        Tile("questionnaires", N_("Questionnaires"), "tiles/questionnaire.png", (), ()),
+        Tile("my_details", N_("Change my details"), "tiles/contact_details.png", (), ()),
+        Tile("consultation", N_("Ask for a consultation"), "tiles/consultation.png", (), ()),
+        Tile("information", N_("Health information"), "tiles/information.png", (), ()),
+        Tile("services", N_("Groups and services near you"), "tiles/community.png", (), ()),
+        Tile("support", N_("Help with going online"), "tiles/support.png", (), ()),
     )
 }

@@ -40,7 +40,8 @@ def test_sealed_round_trip_reveals_body_only_to_ingest_key() -> None:
     sealed = wire.seal_envelope(Sealer(PUBLIC), clear())
     data = sealed.to_bytes()
     assert b"systolic" not in data
-    assert b"128" not in data
+    # (not a bare b"128": base64 ciphertext holds those three characters about once in 700 runs)
+    assert b'"value":128' not in data
     parsed = wire.parse(data)
     assert parsed == sealed
     assert wire.open_body(parsed, Opener(PRIVATE)) == BODY

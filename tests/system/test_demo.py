@@ -27,4 +27,5 @@ def test_demo_runs_a_practice_and_files_every_reading(tmp_path: Path) -> None:
         assert "no gaps, no duplicates" in line
         assert "filed at the practice 0 " not in line
     assert "online" in out  # live progress was shown
+    assert "starter content pushed to demo-practice (version 1)" in out
     assert (tmp_path / "demo" / "practice-store.sqlite").exists()

@@ -118,6 +118,7 @@ class Driver:
         from kivy.tests.common import UnitTestTouch
 
         widget = await self.wait(f"a visible {tag!r} to touch", lambda: self.find(tag))
+        await self._scroll_into_view(widget)
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
         touch.touch_down()
@@ -126,6 +127,25 @@ class Driver:
         touch.touch_up()
         self.steps.append(f"tap {tag}")
         await self.frames()
+
+    async def _scroll_into_view(self, widget: Any) -> None:
+        """Scroll the list holding ``widget`` until it shows, as a patient would swipe."""
+        from kivy.uix.scrollview import ScrollView
+
+        parent = widget.parent
+        while parent is not None and not isinstance(parent, ScrollView):
+            if parent.parent is parent:  # the Window is its own parent
+                return
+            parent = parent.parent
+        if parent is None:
+            return
+        x, y = widget.to_window(*widget.center)
+        left, bottom = parent.to_window(parent.x, parent.y)
+        if left <= x <= left + parent.width and bottom <= y <= bottom + parent.height:
+            return
+        parent.scroll_to(widget, padding=10, animate=False)
+        self.steps.append(f"scroll to {getattr(widget, 'tag', '')}")
+        await self.frames(3)
 
     async def tap_at(self, widget_id: str, *, hold_s: float) -> None:
         from kivy.tests.common import UnitTestTouch
@@ -359,6 +379,145 @@ async def remote_control(d: Driver) -> None:
     await d.tap("start")
     await d.screen("identify")
     await d.ask_test("in-session")
+
+
+async def _answer(d: Driver, question: str, value: str, shot: str | None = None) -> None:
+    """Touch an answer of the question shown, then go on (Next)."""
+    await d.wait(f"question {question}", lambda: d.find(f"answer-{question}-{value}"))
+    await d.tap(f"answer-{question}-{value}")
+    if shot:
+        await d.shot(shot)
+
+
+async def _type_into(d: Driver, question: str, text: str) -> None:
+    """Touch a text field and type into it (the on-screen keyboard's part: insert_text)."""
+    await d.tap(f"input-{question}")
+    field = d.find(f"input-{question}")
+    d.check(field is not None, f"field {question}")
+    field.text = ""
+    field.insert_text(text)
+    d.steps.append(f"type into {question}")
+    await d.frames()
+
+
+def _screen_texts(d: Driver) -> list[str]:
+    return [t for t in d.visible_texts() if t.strip()]
+
+
+@scenario
+async def phq9_crisis(d: Driver) -> None:
+    """PHQ-9 without details: item 9 answered 'several days' shows crisis signposting at
+    once (and the staff are told); the patient goes back, finishes and sends the form."""
+    await _start(d)
+    await d.tap("identify-skip")
+    await d.screen("home")
+    await d.shot("home")
+    await d.tap("tile-questionnaires")
+    await d.screen("forms")
+    await d.shot("forms")
+    await d.tap("form-phq-9")
+    await d.screen("form")
+    answers = ["not_at_all", "several_days", "not_at_all", "more_than_half", "several_days",
+               "not_at_all", "several_days", "not_at_all"]  # fmt: skip
+    for number, value in enumerate(answers, start=1):
+        await _answer(d, f"q{number}", value, shot=f"phq9-q{number}" if number == 1 else None)
+        await d.tap("form-next")
+    await _answer(d, "q9", "several_days")
+    await d.screen("signpost")
+    await d.wait("staff told", lambda: d.app.journey.form_flow.alerted, 20)
+    await d.shot("crisis")
+    d.facts["signpost_texts"] = _screen_texts(d)
+    await d.tap("signpost-continue")
+    await d.screen("form")
+    await d.tap("form-next")
+    await _answer(d, "q10", "somewhat_difficult")
+    await d.tap("form-next")
+    await d.screen("form_done", timeout=30)
+    await d.shot("form-done")
+    d.facts["done_texts"] = _screen_texts(d)
+    d.facts["scores"] = d.app.journey.form_flow.scores
+    await d.tap("form-done-finish")
+    await d.screen("finished")
+
+
+@scenario
+async def change_details(d: Driver) -> None:
+    """Identify, change address and phone; a wrong postcode is caught on the screen."""
+    await _start(d)
+    await d.type(NHS)
+    await d.type(DOB)
+    await d.tap("identify-continue")
+    await d.screen("home")
+    await d.tap("tile-my_details")
+    await d.screen("form")
+    await d.shot("details-what")
+    await _answer(d, "details", "address")
+    await _answer(d, "details", "phone")
+    await d.tap("form-next")
+    await _type_into(d, "address_line_1", "10 Downing Street")
+    await _type_into(d, "town", "London")
+    await _type_into(d, "postcode", "SW1A 1A")
+    await d.tap("form-next")
+    await d.wait("the postcode error", lambda: d.app.journey.form_flow.errors.get("postcode"))
+    await d.shot("details-bad-postcode")
+    d.facts["postcode_error"] = d.app.journey.form_flow.errors.get("postcode")
+    await _type_into(d, "postcode", "sw1a2aa")
+    await d.tap("form-next")
+    await d.wait("the phone page", lambda: d.find("input-phone_number"))
+    await _type_into(d, "phone_number", "07700 900461")
+    await _answer(d, "texts_ok", "true")
+    await d.shot("details-phone")
+    while d.app.root.ids.screens.current == "form":
+        await d.tap("form-next")
+    await d.screen("form_done", timeout=30)
+    await d.shot("details-sent")
+    d.facts["done_texts"] = _screen_texts(d)
+    await d.tap("form-done-finish")
+    await d.screen("finished")
+    texts = "\n".join(d.all_texts())
+    d.facts["left_on_screen"] = [s for s in (NHS, "Downing", "900461") if s in texts]
+
+
+@scenario
+async def browse_services(d: Driver) -> None:
+    """In the patient's language: community services by group, on the map, and a page of
+    health information with its QR code."""
+    await _start(d)
+    await d.tap("identify-skip")
+    await d.screen("home")
+    await d.shot("home")
+    await d.tap("tile-services")
+    await d.screen("services")
+    await d.shot("services-all")
+    category = d.app.journey.content.directory.categories[0].id
+    await d.tap(f"category-{category}")
+    await d.shot("services-category")
+    d.facts["services_texts"] = _screen_texts(d)
+    d.facts["services_shown"] = [s.id for s in d.app.journey.services()]
+    await d.tap("services-map")
+    await d.wait("the map", lambda: d.app.journey.show_map)
+    await d.shot("services-map")
+    await d.tap("services-back")
+    await d.screen("home")
+    await d.tap("tile-information")
+    await d.screen("info")
+    await d.shot("information")
+    page = d.app.journey.content.pages[0].id
+    await d.tap(f"page-{page}")
+    await d.screen("page")
+    await d.shot("information-page")
+    d.facts["page_texts"] = _screen_texts(d)
+    d.facts["qr_shown"] = d.app.root.ids.screens.current_screen.ids.qr.texture is not None
+    await d.tap("page-back")
+    await d.screen("info")
+    await d.tap("info-back")
+    await d.screen("home")
+    await d.tap("tile-support")
+    await d.screen("support")
+    await d.shot("support")
+    d.facts["support_texts"] = _screen_texts(d)
+    await d.tap("tool-start-again")
+    await d.screen("attract")
 
 
 async def _run(app: Any, name: str, out: Path, language: str) -> None:

@@ -161,7 +161,7 @@ def test_urgent_blood_pressure_raises_an_alert_then_sending_asks_for_details_and
     assert bp.value == "186/121"
     assert bp.band is not None
     assert bp.band.level == Level.URGENT
-    run(j.finish_measuring())
+    run(j.finish_visit())
     assert j.screen == Screen.SEND
     run(j.send(True))  # no details given yet: ask for them, for this purpose
     assert j.screen == Screen.IDENTIFY
@@ -202,7 +202,7 @@ def test_a_normal_result_raises_no_alert_and_declining_sends_nothing() -> None:
     assert j.screen == Screen.RESULT
     assert "alert.raise" not in agent.ops()
     assert j.urgent_notice == ""
-    run(j.finish_measuring())
+    run(j.finish_visit())
     run(j.send(False))
     assert "session.send" not in agent.ops()
     assert j.farewell == NOT_SENT
@@ -235,7 +235,7 @@ def bmi_item(j: Journey) -> ResultItem:
 def test_bmi_is_sent_with_the_family_background_the_patient_gave() -> None:
     j, agent = bmi_journey(75.0, FamilyBackground.HIGHER_RISK)
     assert bmi_item(j).value == "26"  # 75 / 1.7^2 = 25.95
-    run(j.finish_measuring())
+    run(j.finish_visit())
     j.patient = {"nhs_number": VALID_NHS, "birth_date": "1950-03-01"}
     run(j.send(True))
     sent = agent.last("session.send")

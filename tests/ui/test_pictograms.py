@@ -42,6 +42,7 @@ EXPECTED = frozenset(
         "tiles/community.png",
         "tiles/support.png",
         "tiles/contact_details.png",
+        "tiles/consultation.png",
         "symbols/tick.png",
         "symbols/attention.png",
         "symbols/urgent.png",

@@ -748,6 +748,16 @@ def tile_contact_details(c: Canvas) -> None:
     handset(c, (296, 292), 70, WHITE)
 
 
+def tile_consultation(c: Canvas) -> None:
+    """Ask for a consultation: a patient with a speech bubble to a clinician (blue)."""
+    bust(c, 100, 196, 46, INK)
+    bust(c, 292, 196, 46, BLUE, halo=HALO)
+    c.rect((60, 44, 232, 140), 24, fill=WHITE, outline=INK, width=12)
+    c.shape([(104, 132), (96, 176), (144, 134)], fill=INK)
+    for y, x1 in ((78, 196), (108, 172)):
+        c.line([(94, y), (x1, y)], GREY, 12)
+
+
 # -- symbols ---------------------------------------------------------------------------------
 
 
@@ -874,6 +884,7 @@ PICTURES: dict[str, Callable[[Canvas], None]] = {
     "tiles/community.png": tile_community,
     "tiles/support.png": tile_support,
     "tiles/contact_details.png": tile_contact_details,
+    "tiles/consultation.png": tile_consultation,
     "symbols/tick.png": symbol_tick,
     "symbols/attention.png": symbol_attention,
     "symbols/urgent.png": symbol_urgent,

@@ -18,7 +18,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import Screen
 
 from healthhub.ui.banding import FAMILY_BACKGROUND_OPTIONS
-from healthhub.ui.i18n import LANGUAGES
+from healthhub.ui.i18n import LANGUAGES, N_
 from healthhub.ui.viewmodels.journey import IdentifyField
 from healthhub.ui.viewmodels.measurement import RETRY_STATES, MeasureState
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from healthhub.ui.app import KioskApp
     from healthhub.ui.viewmodels.journey import Journey
     from healthhub.ui.viewmodels.staff import Staff
+
+
+PRINT_FAILED = N_("The page could not be printed. Please ask at reception.")
 
 
 class Overlay(FloatLayout):  # type: ignore[misc]
@@ -120,9 +123,12 @@ def make(kind: str, **properties: Any) -> Any:
 
 
 class AttractScreen(KioskScreen):
+    _notices: object = None
+
     def refresh(self, app: KioskApp, journey: Journey) -> None:
+        self._show_notices(app, journey)
         language_buttons(self.ids.languages, journey, "language", journey.choose_language)
-        offers = [app.t(tile.title) for tile in journey.tiles]
+        offers = [app.t(tile.title) for tile in journey.offered_tiles]
         self.ids.offers.text = "  ·  ".join(offers)
         self.ids.start.disabled = not journey.is_open
         opening = journey.next_opening
@@ -134,6 +140,23 @@ class AttractScreen(KioskScreen):
             self.ids.hours.text = app.t("This unit is closed. It opens on {day} at {time}.").format(
                 day=app.t(opening.day_name), time=opening.at.strftime("%H:%M")
             )
+
+    def _show_notices(self, app: KioskApp, journey: Journey) -> None:
+        notices = journey.content.current_notices(journey.today)
+        key = (tuple(n.id for n in notices), app.language, journey.generation)
+        if key == self._notices:
+            return
+        self._notices = key
+        box = self.ids.notices
+        box.clear_widgets()
+        for notice in notices:
+            shown = app.language if notice.text.has(app.language) else "en"
+            box.add_widget(
+                make(
+                    "KLabel", text=notice.text.get(shown), fixed_language=shown, align="center",
+                    bold_text=True,
+                )
+            )  # fmt: skip
 
 
 class IdentifyScreen(KioskScreen):
@@ -154,11 +177,11 @@ class HomeScreen(KioskScreen):
 
     def refresh(self, app: KioskApp, journey: Journey) -> None:
         grid = self.ids.tiles
-        names = tuple(t.name for t in journey.tiles)
+        names = tuple(t.name for t in journey.offered_tiles)
         if names != self._tiles:
             self._tiles = names
             grid.clear_widgets()
-            for tile in journey.tiles:
+            for tile in journey.offered_tiles:
                 grid.add_widget(
                     make(
                         "TileButton",

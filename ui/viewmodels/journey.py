@@ -21,13 +21,15 @@ from healthhub.protocol import local_api as api
 from healthhub.ui import banding, identity
 from healthhub.ui.banding import FamilyBackground
 from healthhub.ui.i18n import LANGUAGES, N_
-from healthhub.ui.tiles import TILES
+from healthhub.ui.tiles import TILES, Tile
+from healthhub.ui.viewmodels.content_visits import ContentVisits
 from healthhub.ui.viewmodels.hours import Opening, OperatingHours
 from healthhub.ui.viewmodels.idle import IdleState, IdleTimer
 from healthhub.ui.viewmodels.keypad import DigitEntry
 from healthhub.ui.viewmodels.measurement import MeasurementFlow, MeasureState, Reading
 from healthhub.ui.viewmodels.observable import AgentPort, Observable
 from healthhub.ui.viewmodels.results import ResultItem, bmi_item, bmi_value, items_for
+from healthhub.ui.viewmodels.usage_tally import UsageTally
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ OUTBOX_FULL = N_("This unit cannot save readings right now. Please ask at recept
 SENT = N_("Your readings have been sent to your GP practice for your record.")
 NOT_SENT = N_("Your readings have not been added to your record.")
 NOTHING_TAKEN = N_("No readings were taken.")
+GOODBYE = N_("Thank you for using the health hub.")
 
 
 class Screen(enum.StrEnum):
@@ -51,6 +54,22 @@ class Screen(enum.StrEnum):
     RESULT = "result"
     SEND = "send"
     FINISHED = "finished"
+    FORMS = "forms"  # the questionnaires on offer
+    FORM = "form"  # a page of a form
+    SIGNPOST = "signpost"  # where to get help now (crisis, 999, 111, reception, pharmacy)
+    FORM_DONE = "form_done"
+    INFO = "info"  # health information pages
+    PAGE = "page"  # one information page
+    SERVICES = "services"  # community groups and services
+    SUPPORT = "support"  # digital health support sessions
+
+
+#: Screens of pushed content: a visit that used them did more than measure.
+_CONTENT_SCREENS = frozenset(
+    {"forms", "form", "signpost", "form_done", "info", "page", "services", "support"}
+)
+#: Screens not counted in a visit's usage (no visit is in progress on them).
+_UNCOUNTED = frozenset({Screen.ATTRACT, Screen.FINISHED})
 
 
 class IdentifyField(enum.StrEnum):
@@ -60,7 +79,7 @@ class IdentifyField(enum.StrEnum):
     YEAR = "year"
 
 
-class Journey(Observable):
+class Journey(Observable, ContentVisits):
     def __init__(
         self,
         agent: AgentPort,
@@ -84,6 +103,7 @@ class Journey(Observable):
         self._help_at = 0.0
         self.generation = 0  # how many times the patient's state was wiped
         self.results_version = 0  # how many times results were shown (screens redraw on it)
+        self._init_content()
         self.wipe()
 
     # -- settings (device.yaml and remote layers, through the agent) ------------------
@@ -92,7 +112,7 @@ class Journey(Observable):
         """New UI settings from the agent (a pushed configuration layer). They are taken at
         once on the attract screen; during a patient's visit they wait until the patient
         is forgotten, so nothing moves under someone's finger."""
-        if self.screen == Screen.ATTRACT and self.session is None:
+        if self._idle_now():
             self._configure(ui)
             self.language = self.default_language
             self.generation += 1  # screens rebuild their tiles and language buttons
@@ -123,6 +143,32 @@ class Journey(Observable):
         # unit whose presence sensor has spoken, so a unit without one never rests.
         self.rest_after_s = float(ui.get("rest_after_s", 300))
 
+    def _idle_now(self) -> bool:
+        """Nobody is using the unit: new settings and content may be taken at once."""
+        return self.screen == Screen.ATTRACT and self.session is None
+
+    def _today(self) -> date:
+        return self._now().date()
+
+    @property
+    def today(self) -> date:
+        return self._today()
+
+    @property
+    def screen(self) -> Screen:
+        return self._screen
+
+    @screen.setter
+    def screen(self, screen: Screen) -> None:
+        self._screen = screen
+        if screen not in _UNCOUNTED:
+            self.tally.screen(screen.value)
+
+    @property
+    def offered_tiles(self) -> list[Tile]:
+        """The configured tiles this unit can offer now (content tiles need their content)."""
+        return [t for t in self.tiles if t.kinds or self.offers(t.name)]
+
     # -- state that a new patient starts afresh ----------------------------------
 
     def wipe(self) -> None:
@@ -131,6 +177,8 @@ class Journey(Observable):
         if self._waiting is not None:  # settings that arrived during the visit
             waiting, self._waiting = self._waiting, None
             self._configure(waiting)
+        self._take_waiting_content()
+        self.tally = UsageTally()
         self.screen = Screen.ATTRACT
         self.language = self.default_language
         self.text_scale = 0
@@ -140,7 +188,7 @@ class Journey(Observable):
         self.day, self.month, self.year = DigitEntry(2), DigitEntry(2), DigitEntry(4)
         self.field = IdentifyField.NHS_NUMBER
         self.identify_error: identity.IdentityError | None = None
-        self.identify_for_sending = False
+        self.after_identify: Screen | None = None  # where identifying leads (send, a form)
         self.patient: dict[str, str] | None = None
         self.readings: list[Reading] = []
         self.flow: MeasurementFlow | None = None
@@ -150,6 +198,7 @@ class Journey(Observable):
         self.urgent_notice = ""
         self.notice = ""
         self.farewell = ""
+        self._clear_content_visit()
         self.idle.touch()
         self.changed()
 
@@ -157,6 +206,8 @@ class Journey(Observable):
 
     def choose_language(self, code: str) -> None:
         if code in self.languages:
+            if code != self.language:
+                self.tally.language_changes += 1
             self.language = code
             self.touch()
 
@@ -302,7 +353,8 @@ class Journey(Observable):
             return False
         self.patient = {"nhs_number": nhs, "birth_date": born.isoformat()}
         self.identify_error = None
-        self.screen = Screen.SEND if self.identify_for_sending else Screen.HOME
+        self.screen = self.after_identify or Screen.HOME
+        self.after_identify = None
         self.touch()
         return True
 
@@ -312,16 +364,21 @@ class Journey(Observable):
         self.month.clear()
         self.year.clear()
         self.identify_error = None
-        self.screen = Screen.SEND if self.identify_for_sending else Screen.HOME
-        self.identify_for_sending = False
+        if not self.form_needs_details_skipped():
+            self.screen = self.after_identify or Screen.HOME
+        self.after_identify = None
         self.touch()
 
     # -- measuring -----------------------------------------------------------------------
 
     def choose_tile(self, name: str) -> None:
-        tile = next((t for t in self.tiles if t.name == name), None)
+        tile = next((t for t in self.offered_tiles if t.name == name), None)
         if tile is None:
             return
+        if not tile.kinds:
+            self.open_content_tile(name)
+            return
+        self.tally.tile(name)
         self.flow = MeasurementFlow(tile)
         self.screen = Screen.MEASURE
         self.touch()
@@ -445,7 +502,7 @@ class Journey(Observable):
 
     # -- send and finish -----------------------------------------------------------------
 
-    async def finish_measuring(self) -> None:
+    async def finish_visit(self) -> None:
         """The patient has done what they came for: ask about sending (if anything was read)."""
         if self.flow is not None and self.flow.state != MeasureState.DONE:
             await self._stop_measuring()
@@ -453,6 +510,8 @@ class Journey(Observable):
         if self.readings:
             self.screen = Screen.SEND
             self.touch()
+        elif any(screen in _CONTENT_SCREENS for screen in self.tally.screens):
+            await self.end("finished", farewell=GOODBYE)
         else:
             await self.end("finished", farewell=NOTHING_TAKEN)
 
@@ -461,7 +520,7 @@ class Journey(Observable):
             await self.end("finished", farewell=NOT_SENT)
             return
         if self.patient is None:
-            self.identify_for_sending = True
+            self.after_identify = Screen.SEND
             self.screen = Screen.IDENTIFY
             self.touch()
             return
@@ -489,6 +548,9 @@ class Journey(Observable):
         With a ``farewell`` the thank-you screen shows it; it holds nothing about the patient.
         """
         session, language = self.session, self.language
+        flow = self.form_flow
+        self.tally.abandon_open_forms({flow.form.id: flow.page.id} if flow is not None else {})
+        usage = self.tally.to_json(text_size=self.text_scale, high_contrast=self.high_contrast)
         self.wipe()
         if farewell is not None:
             self.farewell = farewell
@@ -497,7 +559,7 @@ class Journey(Observable):
         if session is not None:
             try:
                 await self.agent.call(
-                    "session.end", session=session, reason=reason, language=language
+                    "session.end", session=session, reason=reason, language=language, usage=usage
                 )
             except Exception:  # the agent forgets it anyway when the next session starts
                 log.info("session end not acknowledged by the agent")

@@ -1,0 +1,766 @@
+"""Forms: questionnaires and requests a patient fills in at the kiosk, read from YAML.
+
+A practice (or the fleet, for forms every practice uses) pushes forms as content files
+(``forms/phq-9.yaml``). Practice and IT staff write them, not programmers, so the reader is
+strict and says exactly where a fault is (``phq-9.yaml: pages[0].questions[8].options[1].score``)
+before anything reaches a patient: unknown keys, a missing English text, a condition that looks
+at a question not yet asked, score bands with a gap. Everything a form can do is in the
+document and checked here; the UI only draws it.
+
+A form has pages of questions; a page or a question can be shown only when earlier answers
+make its ``show_if`` hold, so a condition may look only at questions that come before it (in
+page order, then question order). *Scores* add up the option scores of single-choice questions
+(PHQ-9, GAD-7, AUDIT-C) and name the band a total falls in. *Actions* are what answers set
+off: a signpost for the patient (``crisis``: Samaritans and NHS 111 option 2; ``emergency``:
+call 999), an alert to staff, or the end of the form when a red flag means it must not be
+submitted; ``at: answer`` actions fire as soon as the answers make them true (the UI checks
+after every answer), ``at: end`` ones when the form is completed. Actions may look at any
+question and at scores.
+
+Answers a patient gave to questions that are no longer shown (they went back and changed an
+earlier answer) count for nothing: every method here first keeps only the answers to questions
+shown (:meth:`Form.shown_answers`), in order, so a stale answer can neither show a question
+nor set off an action; :meth:`Form.check_submission` refuses them outright (``not_shown``).
+
+The rules that look at answers (conditions, the check of one answer) are in
+:mod:`healthhub.protocol.form_logic`; their public names are importable from here too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from healthhub.protocol import form_logic
+from healthhub.protocol.form_logic import (
+    ANSWER_PROBLEMS,
+    TEXT_FORMATTERS,
+    AllOf,
+    Answered,
+    AnswerInvalid,
+    AnyOf,
+    AtLeast,
+    AtMost,
+    Band,
+    Condition,
+    NoneOf,
+    OneOf,
+    check_answer,
+    parse_bands,
+    parse_condition,
+    resolve_date,
+)
+from healthhub.protocol.texts import (
+    DocumentInvalid,
+    Text,
+    identifier,
+    mapping,
+    optional_text,
+    parse_text,
+    sequence,
+)
+
+__all__ = [
+    "ACTION_TIMES",
+    "ALERT_LEVELS",
+    "ANSWER_PROBLEMS",
+    "FORM_PURPOSES",
+    "IDENTITY_RULES",
+    "MAX_FORM_BYTES",
+    "QUESTION_TYPES",
+    "SIGNPOSTS",
+    "TEXT_FORMATS",
+    "Action",
+    "AllOf",
+    "AnswerInvalid",
+    "Answered",
+    "AnyOf",
+    "AtLeast",
+    "AtMost",
+    "Band",
+    "Condition",
+    "Form",
+    "FormInvalid",
+    "NoneOf",
+    "OneOf",
+    "Option",
+    "Page",
+    "Question",
+    "Score",
+    "check_answer",
+    "load_form",
+    "parse_form",
+]
+
+FORM_PURPOSES: Final = frozenset(
+    {"questionnaire", "change_of_details", "consultation_request", "support_request"}
+)
+#: Whether the patient's identity goes with a submission: ``required`` (the practice must
+#: know who: a change of details), ``optional`` (the patient chooses), ``none`` (never:
+#: anonymous feedback).
+IDENTITY_RULES: Final = frozenset({"required", "optional", "none"})
+QUESTION_TYPES: Final = frozenset({"single", "multiple", "number", "date", "text", "yes_no"})
+TEXT_FORMATS: Final = frozenset(TEXT_FORMATTERS)
+#: Where the patient is pointed: ``crisis`` (mental health crisis: Samaritans, NHS 111
+#: option 2), ``emergency`` (call 999 now), ``urgent`` (NHS 111 today), ``reception`` (speak
+#: to reception), ``pharmacy`` (a community pharmacist). The UI holds the wording of each.
+SIGNPOSTS: Final = frozenset({"crisis", "emergency", "urgent", "reception", "pharmacy"})
+ALERT_LEVELS: Final = frozenset({"raised", "high", "urgent"})
+ACTION_TIMES: Final = frozenset({"answer", "end"})
+#: A form is one content file a device holds in memory while a patient fills it in.
+MAX_FORM_BYTES: Final = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: Text
+    score: int | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: str  # one of QUESTION_TYPES
+    prompt: Text
+    help: Text | None
+    required: bool
+    options: tuple[Option, ...]  # single and multiple only
+    min: float | None  # number only, like max, decimals and unit
+    max: float | None
+    decimals: int
+    unit: str | None
+    max_length: int  # text only, like format
+    format: str | None
+    earliest: str | None  # date only: "today", "YYYY-MM-DD" or an offset like "-120y"
+    latest: str | None
+    show_if: Condition | None
+
+    def visible(self, answers: Mapping[str, Any]) -> bool:
+        """Whether ``answers`` make this question shown (its page aside)."""
+        return self.show_if is None or self.show_if.holds(answers, {})
+
+    def option(self, value: str) -> Option:
+        """The option whose value is ``value``; KeyError if there is none."""
+        for option in self.options:
+            if option.value == value:
+                return option
+        raise KeyError(value)
+
+    @property
+    def option_values(self) -> frozenset[str]:
+        return frozenset(option.value for option in self.options)
+
+
+@dataclass(frozen=True)
+class Page:
+    id: str
+    title: Text | None
+    intro: Text | None
+    questions: tuple[Question, ...]
+    show_if: Condition | None
+
+    def visible(self, answers: Mapping[str, Any]) -> bool:
+        """Whether ``answers`` make this page shown (whatever its questions say)."""
+        return self.show_if is None or self.show_if.holds(answers, {})
+
+
+@dataclass(frozen=True)
+class Score:
+    id: str
+    label: Text
+    items: tuple[str, ...]  # ids of the single-choice questions it adds up
+    bands: tuple[Band, ...]  # ascending, covering `range` without gaps or overlaps
+    range: tuple[int, int]  # the lowest and highest totals the items can make
+
+    def band(self, value: int) -> Band | None:
+        for band in self.bands:
+            if band.low <= value <= band.high:
+                return band
+        return None
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    when: Condition
+    at: str  # one of ACTION_TIMES
+    signpost: str | None
+    alert: str | None
+    stop: bool  # the form ends here and is not submitted
+
+
+@dataclass(frozen=True)
+class Form:
+    id: str
+    version: int
+    purpose: str
+    title: Text
+    intro: Text | None
+    identity: str
+    source: str | None  # the published instrument, for staff
+    show_score: bool  # whether the patient is shown the band their score falls in
+    pages: tuple[Page, ...]
+    scores: tuple[Score, ...]
+    actions: tuple[Action, ...]
+
+    @property
+    def questions(self) -> tuple[Question, ...]:
+        """Every question, in the order the form asks them."""
+        return tuple(question for page in self.pages for question in page.questions)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Question]:
+        return {question.id: question for question in self.questions}
+
+    def question(self, qid: str) -> Question:
+        """The question ``qid``; KeyError if the form has none."""
+        return self._by_id[qid]
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """Languages in which every text of the form is written; always with English, which
+        stands in for a missing translation."""
+        return frozenset.intersection(*(text.languages for text in self._texts())) | {"en"}
+
+    def _texts(self) -> Iterator[Text]:
+        yield self.title
+        for page in self.pages:
+            for question in page.questions:
+                yield question.prompt
+                yield from (option.label for option in question.options)
+                if question.help is not None:
+                    yield question.help
+            yield from (text for text in (page.title, page.intro) if text is not None)
+        for score in self.scores:
+            yield score.label
+            yield from (band.label for band in score.bands)
+        if self.intro is not None:
+            yield self.intro
+
+    def shown_answers(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """The answers to questions ``answers`` make shown, in form order; answers to hidden
+        questions (and blank ones) are left out, so they count for nothing."""
+        return form_logic.shown_answers(self, answers)
+
+    def visible_pages(self, answers: Mapping[str, Any]) -> list[Page]:
+        """The pages to show, in order: those whose ``show_if`` holds and which have at least
+        one question to show."""
+        shown = self.shown_answers(answers)
+        return [
+            page
+            for page in self.pages
+            if page.visible(shown) and any(q.visible(shown) for q in page.questions)
+        ]
+
+    def visible_questions(self, page: Page, answers: Mapping[str, Any]) -> list[Question]:
+        """The questions of ``page`` to show (none if the page itself is hidden)."""
+        shown = self.shown_answers(answers)
+        if not page.visible(shown):
+            return []
+        return [question for question in page.questions if question.visible(shown)]
+
+    def scores_of(self, answers: Mapping[str, Any]) -> dict[str, int]:
+        """Each score whose every item is answered (with one of its options), by id."""
+        shown = self.shown_answers(answers)
+        totals = {score.id: form_logic.score_total(self, score, shown) for score in self.scores}
+        return {sid: total for sid, total in totals.items() if total is not None}
+
+    def actions_due(self, answers: Mapping[str, Any], *, at: str) -> list[Action]:
+        """Actions set to fire ``at`` (``answer`` or ``end``) whose ``when`` holds on the shown
+        answers and the scores they make, in form order."""
+        if at not in ACTION_TIMES:
+            raise ValueError(f"at must be one of {', '.join(sorted(ACTION_TIMES))}, not {at!r}")
+        shown = self.shown_answers(answers)
+        scores = self.scores_of(shown)
+        return [a for a in self.actions if a.at == at and a.when.holds(shown, scores)]
+
+    def check_submission(
+        self, answers: Mapping[str, Any], *, today: date
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        """The whole set of answers as submitted, checked: ``(answers, scores)`` with every
+        answer in its normal form, or :class:`AnswerInvalid` for the first fault: an id the
+        form does not have (``unknown_question``), then in form order an answer to a question
+        the other answers hide (``not_shown``), a shown required question without an answer
+        (``required``), or an answer :func:`check_answer` refuses. Dates are checked against
+        ``today``."""
+        return form_logic.check_submission(self, answers, today=today)
+
+
+# -- reading a form ------------------------------------------------------------------------
+
+
+class FormInvalid(DocumentInvalid):
+    """A form document that does not follow the schema; ``path`` names the file and place."""
+
+
+MAX_PAGES: Final = 30
+MAX_QUESTIONS_PER_PAGE: Final = 30
+MAX_OPTIONS: Final = 20
+MAX_SCORES: Final = 10
+MAX_SCORE_ITEMS: Final = 60
+MAX_ACTIONS: Final = 50
+MAX_OPTION_SCORE: Final = 100
+MAX_DECIMALS: Final = 2
+MAX_TEXT_LENGTH: Final = 2000
+DEFAULT_TEXT_LENGTH: Final = 200
+MAX_SOURCE_CHARS: Final = 500
+MAX_UNIT_CHARS: Final = 16
+# Texts are read on a kiosk screen: a title or a label is a line or two, a prompt a few.
+MAX_TITLE_CHARS: Final = 200
+MAX_LABEL_CHARS: Final = 200
+MAX_PROMPT_CHARS: Final = 1000
+MAX_HELP_CHARS: Final = 2000
+# Numbers in a form are answers a patient types on a keypad.
+MAX_MAGNITUDE: Final = 1e9
+
+_FORM_KEYS: Final = frozenset(
+    {"form", "version", "purpose", "title", "intro", "identity", "source", "show_score"}
+    | {"pages", "scores", "actions"}
+)
+_FORM_REQUIRED: Final = frozenset({"form", "version", "purpose", "title", "identity", "pages"})
+_PAGE_KEYS: Final = frozenset({"id", "title", "intro", "show_if", "questions"})
+_QUESTION_KEYS: Final = frozenset({"id", "type", "prompt", "help", "required", "show_if"})
+_TYPE_KEYS: Final[Mapping[str, frozenset[str]]] = {
+    "single": frozenset({"options"}),
+    "multiple": frozenset({"options"}),
+    "number": frozenset({"min", "max", "decimals", "unit"}),
+    "date": frozenset({"earliest", "latest"}),
+    "text": frozenset({"max_length", "format"}),
+    "yes_no": frozenset(),
+}
+_ALL_QUESTION_KEYS: Final = _QUESTION_KEYS.union(*_TYPE_KEYS.values())
+_OPTION_KEYS: Final = frozenset({"value", "label", "score"})
+_SCORE_KEYS: Final = frozenset({"id", "label", "sum", "bands"})
+_ACTION_KEYS: Final = frozenset({"id", "when", "at", "signpost", "alert", "stop"})
+# Relative earliest/latest are compared with each other on this day, only to catch a range
+# that is empty on every day; the real day comes with each answer.
+_SOME_DAY: Final = date(2000, 1, 1)
+
+
+def _choice(value: Any, path: str, allowed: frozenset[str]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise FormInvalid(path, f"{value!r} is not one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def _flag(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise FormInvalid(path, "must be true or false")
+    return value
+
+
+def _whole(value: Any, path: str, *, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FormInvalid(path, "must be a whole number")
+    if not low <= value <= high:
+        raise FormInvalid(path, f"is {value}; {low} to {high} allowed")
+    return value
+
+
+def _real(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FormInvalid(path, "must be a number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise FormInvalid(path, f"is beyond {MAX_MAGNITUDE:g}, more than any answer can be")
+    return value
+
+
+def _plain(value: Any, path: str, max_chars: int) -> str | None:
+    """An optional one-language string (a unit, a citation)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise FormInvalid(path, "must be a text that is not empty")
+    if len(value.strip()) > max_chars:
+        raise FormInvalid(path, f"is {len(value.strip())} characters; at most {max_chars}")
+    return value.strip()
+
+
+def _option_value(value: Any, path: str) -> str:
+    if isinstance(value, bool):
+        raise FormInvalid(
+            path,
+            f"is {str(value).lower()}: YAML reads yes, no, on, off, true and false as true or "
+            "false; put the value in quotes ('no')",
+        )
+    return identifier(value, path)
+
+
+def _options(value: Any, path: str) -> tuple[Option, ...]:
+    items = sequence(value, path, min_items=2, max_items=MAX_OPTIONS)
+    options: list[Option] = []
+    for index, item in enumerate(items):
+        place = f"{path}[{index}]"
+        body = mapping(item, place, allowed=_OPTION_KEYS, required=frozenset({"value", "label"}))
+        option_value = _option_value(body["value"], f"{place}.value")
+        if any(option.value == option_value for option in options):
+            raise FormInvalid(f"{place}.value", f"{option_value} is given twice")
+        score = body.get("score")
+        if score is not None:
+            score = _whole(score, f"{place}.score", low=-MAX_OPTION_SCORE, high=MAX_OPTION_SCORE)
+        label = parse_text(body["label"], f"{place}.label", max_chars=MAX_LABEL_CHARS)
+        options.append(Option(option_value, label, score))
+    return tuple(options)
+
+
+@dataclass(frozen=True)
+class _Details:
+    """The fields of a question that only some types have, with their defaults."""
+
+    options: tuple[Option, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    decimals: int = 0
+    unit: str | None = None
+    max_length: int = DEFAULT_TEXT_LENGTH
+    format: str | None = None
+    earliest: str | None = None
+    latest: str | None = None
+
+
+def _choice_details(body: Mapping[str, Any], path: str) -> _Details:
+    if "options" not in body:
+        raise FormInvalid(path, f"missing options: a {body['type']} question needs 2 or more")
+    return _Details(options=_options(body["options"], f"{path}.options"))
+
+
+def _number_details(body: Mapping[str, Any], path: str) -> _Details:
+    if "min" not in body or "max" not in body:
+        raise FormInvalid(path, "a number question needs min and max: the answers it can take")
+    low, high = _real(body["min"], f"{path}.min"), _real(body["max"], f"{path}.max")
+    if low >= high:
+        raise FormInvalid(f"{path}.max", f"is {high:g}; it must be above min ({low:g})")
+    return _Details(
+        min=low,
+        max=high,
+        decimals=_whole(body.get("decimals", 0), f"{path}.decimals", low=0, high=MAX_DECIMALS),
+        unit=_plain(body.get("unit"), f"{path}.unit", MAX_UNIT_CHARS),
+    )
+
+
+def _text_details(body: Mapping[str, Any], path: str) -> _Details:
+    text_format = body.get("format")
+    return _Details(
+        max_length=_whole(
+            body.get("max_length", DEFAULT_TEXT_LENGTH),
+            f"{path}.max_length",
+            low=1,
+            high=MAX_TEXT_LENGTH,
+        ),
+        format=None
+        if text_format is None
+        else _choice(text_format, f"{path}.format", TEXT_FORMATS),
+    )
+
+
+def _date_spec(value: Any, path: str) -> str | None:
+    if value is None:
+        return None
+    if type(value) is date:  # YAML reads an unquoted 2025-01-31 as a date
+        return value.isoformat()
+    try:
+        resolve_date(value if isinstance(value, str) else "", _SOME_DAY)
+    except ValueError:
+        raise FormInvalid(
+            path,
+            "must be today, a date (2025-01-31) or an offset from today: -120y, -30d, +2w, "
+            "+6m (at most 200 years)",
+        ) from None
+    return str(value)
+
+
+def _date_details(body: Mapping[str, Any], path: str) -> _Details:
+    earliest = _date_spec(body.get("earliest"), f"{path}.earliest")
+    latest = _date_spec(body.get("latest"), f"{path}.latest")
+    if earliest is not None and latest is not None:
+        # Two dates of one kind (both fixed, or both relative to today) are in the same order
+        # on every day; a fixed one against a relative one depends on the day.
+        same_kind = (earliest[0] in "+-t") == (latest[0] in "+-t")
+        if same_kind and resolve_date(earliest, _SOME_DAY) > resolve_date(latest, _SOME_DAY):
+            raise FormInvalid(f"{path}.latest", "is before earliest: no date could be given")
+    return _Details(earliest=earliest, latest=latest)
+
+
+def _no_details(body: Mapping[str, Any], path: str) -> _Details:
+    return _Details()
+
+
+_DETAILS: Final[Mapping[str, Callable[[Mapping[str, Any], str], _Details]]] = {
+    "single": _choice_details,
+    "multiple": _choice_details,
+    "number": _number_details,
+    "date": _date_details,
+    "text": _text_details,
+    "yes_no": _no_details,
+}
+
+
+class _Reader:
+    """Reads one form document, keeping what later parts are checked against: the questions
+    so far (a ``show_if`` may look only at those) and where each was defined."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.questions: dict[str, Question] = {}
+        self.places: dict[str, str] = {}
+        self.scores: dict[str, Score] = {}
+        self.action_ids: set[str] = set()
+
+    def at(self, key: str) -> str:
+        return f"{self.where}: {key}"
+
+    def form(self, data: Any) -> Form:
+        body = mapping(data, self.where, allowed=_FORM_KEYS, required=_FORM_REQUIRED)
+        form_id = identifier(body["form"], self.at("form"))
+        version = _whole(body["version"], self.at("version"), low=1, high=2**31 - 1)
+        purpose = _choice(body["purpose"], self.at("purpose"), FORM_PURPOSES)
+        title = parse_text(body["title"], self.at("title"), max_chars=MAX_TITLE_CHARS)
+        intro = optional_text(body.get("intro"), self.at("intro"))
+        identity = _choice(body["identity"], self.at("identity"), IDENTITY_RULES)
+        source = _plain(body.get("source"), self.at("source"), MAX_SOURCE_CHARS)
+        show_score = _flag(body.get("show_score", False), self.at("show_score"))
+        pages = self.pages(body["pages"])
+        scores = tuple(
+            self.score(item, self.at(f"scores[{index}]"))
+            for index, item in enumerate(self.items(body.get("scores"), "scores", MAX_SCORES))
+        )
+        actions = tuple(
+            self.action(item, self.at(f"actions[{index}]"))
+            for index, item in enumerate(self.items(body.get("actions"), "actions", MAX_ACTIONS))
+        )
+        return Form(
+            id=form_id,
+            version=version,
+            purpose=purpose,
+            title=title,
+            intro=intro,
+            identity=identity,
+            source=source,
+            show_score=show_score,
+            pages=pages,
+            scores=scores,
+            actions=actions,
+        )
+
+    def items(self, value: Any, key: str, max_items: int) -> list[Any]:
+        """An optional list (``scores:`` with nothing after it is no list)."""
+        return [] if value is None else sequence(value, self.at(key), max_items=max_items)
+
+    def show_if(self, body: Mapping[str, Any], path: str) -> Condition | None:
+        if body.get("show_if") is None:
+            return None
+        # The questions read so far are exactly those before this page or question.
+        return parse_condition(
+            body["show_if"], f"{path}.show_if", questions=self.questions, scores=None
+        )
+
+    def pages(self, value: Any) -> tuple[Page, ...]:
+        items = sequence(value, self.at("pages"), min_items=1, max_items=MAX_PAGES)
+        pages: list[Page] = []
+        for index, item in enumerate(items):
+            place = self.at(f"pages[{index}]")
+            page = self.page(item, place)
+            if any(other.id == page.id for other in pages):
+                raise FormInvalid(f"{place}.id", f"{page.id} is given twice: page ids are unique")
+            pages.append(page)
+        return tuple(pages)
+
+    def page(self, value: Any, path: str) -> Page:
+        body = mapping(value, path, allowed=_PAGE_KEYS, required=frozenset({"id", "questions"}))
+        page_id = identifier(body["id"], f"{path}.id")
+        show_if = self.show_if(body, path)
+        title = optional_text(body.get("title"), f"{path}.title", max_chars=MAX_TITLE_CHARS)
+        intro = optional_text(body.get("intro"), f"{path}.intro")
+        items = sequence(
+            body["questions"], f"{path}.questions", min_items=1, max_items=MAX_QUESTIONS_PER_PAGE
+        )
+        questions = tuple(
+            self.question(item, f"{path}.questions[{index}]") for index, item in enumerate(items)
+        )
+        return Page(page_id, title, intro, questions, show_if)
+
+    def question(self, value: Any, path: str) -> Question:
+        body = mapping(
+            value, path, allowed=_ALL_QUESTION_KEYS, required=frozenset({"id", "type", "prompt"})
+        )
+        qid = identifier(body["id"], f"{path}.id")
+        if qid in self.places:
+            raise FormInvalid(
+                f"{path}.id", f"{qid} is already the id of {self.places[qid]}: ids are unique"
+            )
+        kind = _choice(body["type"], f"{path}.type", QUESTION_TYPES)
+        stray = sorted(set(body) - _QUESTION_KEYS - _TYPE_KEYS[kind])
+        if stray:
+            owners = sorted(other for other, keys in _TYPE_KEYS.items() if stray[0] in keys)
+            raise FormInvalid(
+                f"{path}.{stray[0]}", f"is not for {kind} questions, only {', '.join(owners)}"
+            )
+        details = _DETAILS[kind](body, path)
+        question = Question(
+            id=qid,
+            type=kind,
+            prompt=parse_text(body["prompt"], f"{path}.prompt", max_chars=MAX_PROMPT_CHARS),
+            help=optional_text(body.get("help"), f"{path}.help", max_chars=MAX_HELP_CHARS),
+            required=_flag(body.get("required", True), f"{path}.required"),
+            options=details.options,
+            min=details.min,
+            max=details.max,
+            decimals=details.decimals,
+            unit=details.unit,
+            max_length=details.max_length,
+            format=details.format,
+            earliest=details.earliest,
+            latest=details.latest,
+            show_if=self.show_if(body, path),
+        )
+        self.questions[qid] = question
+        self.places[qid] = path.removeprefix(f"{self.where}: ")
+        return question
+
+    def summed(self, value: Any, path: str, score: str, before: list[str]) -> Question:
+        """A question ``score`` adds up: single choice, a score on every option."""
+        qid = identifier(value, path)
+        if qid in before:
+            raise FormInvalid(path, f"{qid} is summed twice")
+        question = self.questions.get(qid)
+        if question is None:
+            raise FormInvalid(path, f"{qid} is not a question of this form")
+        if question.type != "single":
+            raise FormInvalid(
+                path, f"{qid} is a {question.type} question: a score adds up single choices"
+            )
+        for index, option in enumerate(question.options):
+            if option.score is None:
+                raise FormInvalid(
+                    self.at(f"{self.places[qid]}.options[{index}].score"),
+                    f"is missing: {qid} is summed in score {score}, so each option needs one",
+                )
+        return question
+
+    def score(self, value: Any, path: str) -> Score:
+        body = mapping(value, path, allowed=_SCORE_KEYS, required=frozenset({"id", "label", "sum"}))
+        sid = identifier(body["id"], f"{path}.id")
+        if sid in self.scores:
+            raise FormInvalid(f"{path}.id", f"{sid} is given twice: score ids are unique")
+        label = parse_text(body["label"], f"{path}.label", max_chars=MAX_LABEL_CHARS)
+        items = sequence(body["sum"], f"{path}.sum", min_items=1, max_items=MAX_SCORE_ITEMS)
+        ids: list[str] = []
+        low = high = 0
+        for index, item in enumerate(items):
+            question = self.summed(item, f"{path}.sum[{index}]", sid, ids)
+            points = [option.score or 0 for option in question.options]
+            low, high = low + min(points), high + max(points)
+            ids.append(question.id)
+        bands = parse_bands(body.get("bands"), f"{path}.bands", (low, high))
+        self.scores[sid] = Score(sid, label, tuple(ids), bands, (low, high))
+        return self.scores[sid]
+
+    def action(self, value: Any, path: str) -> Action:
+        body = mapping(value, path, allowed=_ACTION_KEYS, required=frozenset({"id", "when", "at"}))
+        aid = identifier(body["id"], f"{path}.id")
+        if aid in self.action_ids:
+            raise FormInvalid(f"{path}.id", f"{aid} is given twice: action ids are unique")
+        self.action_ids.add(aid)
+        when = parse_condition(
+            body["when"], f"{path}.when", questions=self.questions, scores=self.scores
+        )
+        action = Action(
+            id=aid,
+            when=when,
+            at=_choice(body["at"], f"{path}.at", ACTION_TIMES),
+            signpost=_optional_choice(body, path, "signpost", SIGNPOSTS),
+            alert=_optional_choice(body, path, "alert", ALERT_LEVELS),
+            stop=_flag(body.get("stop", False), f"{path}.stop"),
+        )
+        if action.signpost is None and action.alert is None and not action.stop:
+            raise FormInvalid(path, "does nothing: give it a signpost, an alert or stop: true")
+        return action
+
+
+def _optional_choice(
+    body: Mapping[str, Any], path: str, key: str, allowed: frozenset[str]
+) -> str | None:
+    value = body.get(key)
+    return None if value is None else _choice(value, f"{path}.{key}", allowed)
+
+
+def parse_form(data: Any, *, where: str = "form") -> Form:
+    """A form from its document as YAML reads it; :class:`FormInvalid` naming ``where`` and
+    the place of the first fault."""
+    try:
+        return _Reader(where).form(data)
+    except FormInvalid:
+        raise
+    except DocumentInvalid as exc:
+        # The shared readers of texts, lists and ids raise the general error.
+        raise FormInvalid(exc.path, exc.message) from None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, except that a key given twice in one mapping is an error: PyYAML
+    would keep the last silently, and a second ``prompt:`` pasted below the first would
+    replace it unseen."""
+
+
+def _mapping_once(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        if isinstance(key, str | int | float | bool) and key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{key!r} is given twice in one mapping", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_once)
+
+
+def _read_yaml(text: str, where: str) -> Any:
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        place = where if mark is None else f"{where}: line {mark.line + 1}"
+        raise FormInvalid(place, f"is not valid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise FormInvalid(where, f"is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise FormInvalid(where, "is nested too deeply to be a form") from None
+    finally:
+        loader.dispose()
+
+
+def load_form(path: Path) -> Form:
+    """The form in the YAML file at ``path`` (at most :data:`MAX_FORM_BYTES`, UTF-8); any
+    fault, unreadable file and bad YAML included, is a :class:`FormInvalid` named after the
+    file."""
+    where = path.name
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FORM_BYTES + 1)
+    except OSError as exc:
+        raise FormInvalid(where, f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FORM_BYTES:
+        raise FormInvalid(
+            where, f"is over {MAX_FORM_BYTES // 1024} KiB, the limit: split it into shorter forms"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormInvalid(
+            where, f"is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
+    return parse_form(_read_yaml(text, where), where=where)
