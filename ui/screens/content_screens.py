@@ -12,6 +12,7 @@ import io
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from kivy.clock import Clock
 from kivy.core.image import Image as CoreImage
 
 from healthhub.protocol.forms import Question
@@ -307,28 +308,21 @@ def qr_texture(url: str) -> Any:
 
 class ServicesScreen(KioskScreen):
     _shown: object = None
+    _pinned: list[Any]
 
     def refresh(self, app: KioskApp, journey: Journey) -> None:
         directory = journey.content.directory
         if directory is None:
             return
-        key = (journey.category, app.language, journey.generation, journey.service_query)
+        showing = journey.show_map and directory.map_picture is not None
+        key = (journey.category, app.language, journey.generation, journey.service_query, showing)
         if key != self._shown:
             self._shown = key
             self._categories(app, journey)
             self._list(app, journey)
-        view = self.ids.map_view
-        showing = journey.show_map and directory.map_picture is not None
-        view.height = self.ids.list_view.height if showing else 0
-        view.opacity = 1 if showing else 0
-        self.ids.list_view.opacity = 0 if showing else 1
-        self.ids.list_view.disabled = showing
+            self._map(app, journey, showing)
         self.ids.map_toggle.message = AS_LIST if showing else AS_MAP
         _show(self.ids.map_toggle, directory.map_picture is not None)
-        folder = journey.content_folder
-        if showing and folder is not None and directory.map_picture:
-            self.ids.map.source = str(folder / directory.map_picture)
-            self._pins(journey)
 
     def _categories(self, app: KioskApp, journey: Journey) -> None:
         directory = journey.content.directory
@@ -360,32 +354,60 @@ class ServicesScreen(KioskScreen):
         services = journey.services()
         if not services:
             box.add_widget(make("KLabel", text=app.t("Nothing found. Try another group.")))
-        for service in services:
+        for number, service in enumerate(services, start=1):
             card = make("ServiceCard")
             for name in ("name", "description", "when", "where"):
                 text = getattr(service, name)
                 shown = content_language(text, app.language)
                 card.ids[name].text = text.get(shown)
                 card.ids[name].fixed_language = shown
+            if service.x is not None:  # the number of its pin on the map
+                card.ids.name.text = f"{number}. {card.ids.name.text}"
             card.ids.contact.text = "   ".join(filter(None, (service.phone, service.url)))
             box.add_widget(card)
 
-    def _pins(self, journey: Journey) -> None:
-        from kivy.graphics import Color, Ellipse
+    def _map(self, app: KioskApp, journey: Journey, showing: bool) -> None:
+        """Map or list: the one shown takes the room, the other none (and no touches)."""
+        view, listing = self.ids.map_view, self.ids.list_view
+        for widget, shown in ((view, showing), (listing, not showing)):
+            widget.size_hint_y = 1 if shown else None
+            if not shown:
+                widget.height = 0
+            widget.opacity = 1 if shown else 0
+            widget.disabled = not shown
+        area, legend = self.ids.map_area, self.ids.legend
+        for pin in getattr(self, "_pinned", []):
+            area.remove_widget(pin)
+        self._pinned = []
+        legend.clear_widgets()
+        folder, directory = journey.content_folder, journey.content.directory
+        if not showing or folder is None or directory is None or not directory.map_picture:
+            return
+        self.ids.map.source = str(folder / directory.map_picture)
+        for number, service in enumerate(journey.services(), start=1):
+            if service.x is None or service.y is None:
+                continue
+            pin = make("MapPin", text=str(number))
+            pin.place = (service.x, service.y)
+            area.add_widget(pin)
+            self._pinned.append(pin)
+            named = content_language(service.name, app.language)
+            legend.add_widget(
+                make("KLabel", text=f"{number}. {service.name.get(named)}", fixed_language=named)
+            )
+        self.ids.map.unbind(size=self._place_pins, pos=self._place_pins)
+        self.ids.map.bind(size=self._place_pins, pos=self._place_pins)
+        Clock.schedule_once(lambda _dt: self._place_pins(), 0)
 
+    def _place_pins(self, *_args: Any) -> None:
+        """Pins at their services' places on the picture as drawn (fit: contain)."""
         image = self.ids.map
-        image.canvas.after.clear()
         width, height = image.norm_image_size
         left = image.center_x - width / 2
-        bottom = image.center_y - height / 2
-        with image.canvas.after:
-            for service in journey.services():
-                if service.x is None or service.y is None:
-                    continue
-                Color(0.0, 0.37, 0.72, 1)
-                x = left + service.x * width
-                y = bottom + (1 - service.y) * height
-                Ellipse(pos=(x - 12, y - 12), size=(24, 24))
+        top = image.center_y + height / 2
+        for pin in self._pinned:
+            x, y = pin.place
+            pin.center = (left + x * width, top - y * height)
 
 
 def dp72() -> float:
