@@ -204,38 +204,12 @@ class PracticeStore:
         query = "SELECT count(*) FROM envelopes WHERE stream = ?"
         return int(self._db.execute(query, (stream,)).fetchone()[0])
 
-    def readings(self, since: str | None = None) -> Iterator[dict[str, Any]]:
-        """Readings in the export shape, oldest first."""
-        query = (
-            "SELECT id, device, site, seq, kind, at, body FROM envelopes WHERE stream = 'readings'"
-        )
-        params: tuple[str, ...] = ()
-        if since is not None:
-            query += " AND at >= ?"
-            params = (since,)
-        query += " ORDER BY at, device, seq"
-        for row in self._db.execute(query, params):
-            body = json.loads(row[6])
-            yield {
-                "id": row[0],
-                "device": row[1],
-                "site": row[2],
-                "seq": row[3],
-                "kind": row[4],
-                "at": row[5],
-                "components": body.get("components", []),
-            }
-
-    def submissions(
-        self, *, kind: str | None = None, since: str | None = None
+    def envelopes(
+        self, stream: str, *, kind: str | None = None, since: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Submissions (forms, consent to file readings) with their clear bodies, oldest
-        first: what the practice files (issue 8) and staff check before changing a record."""
-        query = (
-            "SELECT id, device, site, seq, kind, at, body FROM envelopes"
-            " WHERE stream = 'submissions'"
-        )
-        params: list[str] = []
+        """Envelopes of ``stream`` (of ``kind``, from ``since``) with clear bodies, oldest first."""
+        query = "SELECT id, device, site, seq, kind, at, body FROM envelopes WHERE stream = ?"
+        params = [stream]
         if kind is not None:
             query += " AND kind = ?"
             params.append(kind)
@@ -253,6 +227,19 @@ class PracticeStore:
                 "at": row[5],
                 "body": json.loads(row[6]),
             }
+
+    def readings(self, since: str | None = None) -> Iterator[dict[str, Any]]:
+        """Readings in the export shape, oldest first."""
+        for row in self.envelopes("readings", since=since):
+            body = row.pop("body")
+            yield {**row, "components": body.get("components", [])}
+
+    def submissions(
+        self, *, kind: str | None = None, since: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Submissions (forms, consent to file readings) with their clear bodies, oldest
+        first: what the practice files (issue 8) and staff check before changing a record."""
+        return self.envelopes("submissions", kind=kind, since=since)
 
     def alert_counts(self) -> dict[str, int]:
         """Alerts filed per device (what ``status`` shows; it refreshes every few seconds

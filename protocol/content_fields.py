@@ -2,11 +2,7 @@
 
 The documents of a content folder (``info/*.yaml``, ``services.yaml``, ``support.yaml``,
 ``notices.yaml``; :mod:`healthhub.protocol.patient_content`) are YAML written by practice and
-IT staff in a text editor, so they are read as staff mean them rather than as YAML 1.1 does:
-``on: 2026-12-01`` is the key ``on`` (not ``True``), ``no:`` stays Norwegian, ``10:00`` stays
-a time (not the base-60 number 600), and a key written twice is a fault instead of the last
-one silently winning. A document is at most :data:`MAX_DOCUMENT_BYTES` (what one MQTT blob
-carries whole), UTF-8.
+IT staff in a text editor, read as staff mean them (:mod:`healthhub.protocol.yaml_documents`).
 
 Pictures and audio are named by a path relative to the top of the content folder
 (``pictures/blood-pressure.png``), checked by :func:`healthhub.protocol.content.check_path`
@@ -19,19 +15,16 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final, Literal, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-import yaml
-
 from healthhub.protocol.content import ContentRejected, check_path
 from healthhub.protocol.texts import LANGUAGE_TAG, DocumentInvalid, Text, parse_text
+from healthhub.protocol.yaml_documents import read_yaml_document
 
-#: One document whole: a blob on the broker is at most 256 KiB.
-MAX_DOCUMENT_BYTES: Final = 256 * 1024
 #: A QR code of a longer address is too dense to scan from a kiosk screen.
 MAX_URL_CHARS: Final = 300
 #: A picture is decoded on a Raspberry Pi while a patient waits.
@@ -52,92 +45,10 @@ class ContentInvalid(DocumentInvalid):
 # -- reading -------------------------------------------------------------------------------
 
 
-class _ContentLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with the YAML 1.1 surprises taken out (see the module's text)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    f"the key {key!r} is written twice",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _true_false_only(loader: _ContentLoader, node: yaml.ScalarNode) -> bool | str:
-    word = loader.construct_scalar(node)
-    return {"true": True, "false": False}.get(word.lower(), word)
-
-
-def _no_base_60_int(loader: _ContentLoader, node: yaml.ScalarNode) -> int | str:
-    if ":" in str(node.value):
-        return loader.construct_scalar(node)
-    return loader.construct_yaml_int(node)
-
-
-def _no_base_60_float(loader: _ContentLoader, node: yaml.ScalarNode) -> float | str:
-    if ":" in str(node.value):
-        return loader.construct_scalar(node)
-    return loader.construct_yaml_float(node)
-
-
-_ContentLoader.add_constructor("tag:yaml.org,2002:bool", _true_false_only)
-_ContentLoader.add_constructor("tag:yaml.org,2002:int", _no_base_60_int)
-_ContentLoader.add_constructor("tag:yaml.org,2002:float", _no_base_60_float)
-
-
 def read_document(folder: Path, name: str) -> Any:
     """The YAML document at ``folder / name`` (``name`` as staff see it: ``info/bmi.yaml``).
     Anything that stops it being read is a :class:`ContentInvalid` naming the file."""
-    try:
-        with (folder / name).open("rb") as handle:
-            data = handle.read(MAX_DOCUMENT_BYTES + 1)
-    except OSError as exc:
-        raise ContentInvalid(name, f"cannot be read: {exc.strerror or exc}") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise ContentInvalid(
-            name, f"is over {MAX_DOCUMENT_BYTES // 1024} KiB, the limit for one document: split it"
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ContentInvalid(
-            name, f"is not UTF-8 text (byte {exc.start}): save it again choosing UTF-8"
-        ) from None
-    try:
-        return _load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ContentInvalid(name, f"is not valid YAML: {exc.problem or exc}{where}") from None
-    except yaml.reader.ReaderError as exc:
-        code = exc.character
-        shown = f"{code:#04x}" if isinstance(code, int) else repr(code)
-        raise ContentInvalid(
-            name,
-            f"has a character YAML does not allow (code {shown}) at character {exc.position}: "
-            "save it again as plain UTF-8 text",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ContentInvalid(name, f"is not valid YAML: {' '.join(str(exc).split())}") from None
-    except RecursionError:
-        raise ContentInvalid(name, "is nested too deeply to be a content document") from None
-
-
-def _load(text: str) -> Any:
-    loader = _ContentLoader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
+    return read_yaml_document(folder / name, name, ContentInvalid)
 
 
 # -- field types ---------------------------------------------------------------------------

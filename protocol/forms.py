@@ -36,8 +36,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from healthhub.protocol import form_logic
 from healthhub.protocol.form_logic import (
     ANSWER_PROBLEMS,
@@ -66,6 +64,7 @@ from healthhub.protocol.texts import (
     parse_text,
     sequence,
 )
+from healthhub.protocol.yaml_documents import read_yaml_document
 
 __all__ = [
     "ACTION_TIMES",
@@ -704,63 +703,10 @@ def parse_form(data: Any, *, where: str = "form") -> Form:
         raise FormInvalid(exc.path, exc.message) from None
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.safe_load``, except that a key given twice in one mapping is an error: PyYAML
-    would keep the last silently, and a second ``prompt:`` pasted below the first would
-    replace it unseen."""
-
-
-def _mapping_once(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node)
-        if isinstance(key, str | int | float | bool) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{key!r} is given twice in one mapping", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_once)
-
-
-def _read_yaml(text: str, where: str) -> Any:
-    loader = _StrictLoader(text)
-    try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        place = where if mark is None else f"{where}: line {mark.line + 1}"
-        raise FormInvalid(place, f"is not valid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise FormInvalid(where, f"is not valid YAML: {exc}") from None
-    except RecursionError:
-        raise FormInvalid(where, "is nested too deeply to be a form") from None
-    finally:
-        loader.dispose()
-
-
 def load_form(path: Path) -> Form:
-    """The form in the YAML file at ``path`` (at most :data:`MAX_FORM_BYTES`, UTF-8); any
-    fault, unreadable file and bad YAML included, is a :class:`FormInvalid` named after the
-    file."""
+    """The form in the YAML file at ``path`` (at most :data:`MAX_FORM_BYTES`, UTF-8, read as
+    staff mean it: :mod:`healthhub.protocol.yaml_documents`); any fault, unreadable file and
+    bad YAML included, is a :class:`FormInvalid` named after the file."""
     where = path.name
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FORM_BYTES + 1)
-    except OSError as exc:
-        raise FormInvalid(where, f"cannot be read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FORM_BYTES:
-        raise FormInvalid(
-            where, f"is over {MAX_FORM_BYTES // 1024} KiB, the limit: split it into shorter forms"
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FormInvalid(
-            where, f"is not UTF-8 text (byte {exc.start}): save it as UTF-8"
-        ) from None
-    return parse_form(_read_yaml(text, where), where=where)
+    data = read_yaml_document(path, where, FormInvalid, limit=MAX_FORM_BYTES)
+    return parse_form(data, where=where)

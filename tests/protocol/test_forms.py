@@ -721,7 +721,7 @@ def test_a_key_given_twice_is_refused_rather_than_silently_replaced(tmp_path: Pa
     with pytest.raises(FormInvalid) as caught:
         load_form(path)
     assert caught.value.path == "twice.yaml: line 12"
-    assert "'prompt' is given twice" in caught.value.message
+    assert "'prompt' is given twice in one mapping" in caught.value.message
 
 
 def test_a_file_over_256_kib_is_refused_unread(tmp_path: Path) -> None:
@@ -732,7 +732,7 @@ def test_a_file_over_256_kib_is_refused_unread(tmp_path: Path) -> None:
         load_form(path)
     assert (caught.value.path, caught.value.message) == (
         "big.yaml",
-        "is over 256 KiB, the limit: split it into shorter forms",
+        "is over 256 KiB, the limit for one document: split it",
     )
     path.write_text(text + "#" * (MAX_FORM_BYTES - len(text.encode()) - 1) + "\n", "utf-8")
     assert load_form(path) == FORM  # exactly 256 KiB is allowed

@@ -9,7 +9,9 @@ subscriber (sealed alerts) and the bridge's store (decrypted submissions and usa
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,25 @@ pytestmark = pytest.mark.system
 STARTER = Path(__file__).resolve().parents[2] / "fleet" / "starter_content"
 
 
+@contextlib.contextmanager
+def kiosk_with_content(
+    fleet: FleetLayout, enrol: Enrol, tmp_path: Path
+) -> Iterator[tuple[Path, Path, list[Service]]]:
+    """kiosk-1 with a bridge and its agent running and the starter content served:
+    yields (device.yaml, the practice store, [bridge, agent]); stops them after."""
+    config = enrol("kiosk-1", role="kiosk")
+    kiosk_device(config, [])
+    store = tmp_path / "practice.sqlite"
+    running: list[Service] = [bridge(fleet.root, store, tmp_path).start()]
+    running.append(agent(config, tmp_path).start())
+    try:
+        serve_starter_content(fleet, config)
+        yield config, store, running
+    finally:
+        for service in reversed(running):
+            service.stop()
+
+
 def serve_starter_content(fleet: FleetLayout, config: Path) -> None:
     """Push the starter content to kiosk-1 and wait until it serves it."""
     wait_until(lambda: connected(config), 60, "the agent connected")
@@ -40,12 +61,7 @@ def serve_starter_content(fleet: FleetLayout, config: Path) -> None:
 def stored(store: Path, stream: str) -> list[dict[str, Any]]:
     practice = open_readonly(store)
     try:
-        if stream == "submissions":
-            return list(practice.submissions())
-        rows = practice._db.execute(
-            "SELECT kind, body FROM envelopes WHERE stream = ? ORDER BY seq", (stream,)
-        ).fetchall()
-        return [{"kind": kind, "body": json.loads(body)} for kind, body in rows]
+        return list(practice.envelopes(stream))
     finally:
         practice.close()
 
@@ -58,25 +74,18 @@ def test_phq9_item_9_shows_crisis_signposting_and_alerts_the_practice(  # noqa: 
     tmp_path: Path,
     artifacts_dir: Path,
 ) -> None:
-    config = enrol("kiosk-1", role="kiosk")
-    kiosk_device(config, [])
-    store = tmp_path / "practice.sqlite"
     on_broker = tmp_path / "alerts.txt"
     watcher = subscriber(fleet, "console", "healthhub/v1/devices/kiosk-1/up/alerts", on_broker)
-    running: list[Service] = [bridge(fleet.root, store, tmp_path).start()]
-    running.append(agent(config, tmp_path).start())
     try:
-        serve_starter_content(fleet, config)
-        result = drive(display, config, "phq9_crisis", artifacts_dir)
-        wait_until(lambda: on_broker.exists() and on_broker.read_text(), 20, "the alert")
-        wait_until(lambda: stored(store, "submissions"), 30, "the submission filed")
-        wait_until(lambda: stored(store, "usage"), 30, "the visit counted")
-        practice_log = running[0].log()
-        agent_log = running[1].log()
+        with kiosk_with_content(fleet, enrol, tmp_path) as (config, store, running):
+            result = drive(display, config, "phq9_crisis", artifacts_dir)
+            wait_until(lambda: on_broker.exists() and on_broker.read_text(), 20, "the alert")
+            wait_until(lambda: stored(store, "submissions"), 30, "the submission filed")
+            wait_until(lambda: stored(store, "usage"), 30, "the visit counted")
+            practice_log = running[0].log()
+            agent_log = running[1].log()
     finally:
         watcher.terminate()
-        for service in reversed(running):
-            service.stop()
     facts = result["facts"]
     crisis = "\n".join(facts["signpost_texts"])
     assert "116 123" in crisis  # Samaritans
@@ -114,19 +123,10 @@ def test_change_of_details_reaches_the_practice_sealed_with_the_right_fields(  #
     tmp_path: Path,
     artifacts_dir: Path,
 ) -> None:
-    config = enrol("kiosk-1", role="kiosk")
-    kiosk_device(config, [])
-    store = tmp_path / "practice.sqlite"
-    running: list[Service] = [bridge(fleet.root, store, tmp_path).start()]
-    running.append(agent(config, tmp_path).start())
-    try:
-        serve_starter_content(fleet, config)
+    with kiosk_with_content(fleet, enrol, tmp_path) as (config, store, running):
         result = drive(display, config, "change_details", artifacts_dir)
         wait_until(lambda: stored(store, "submissions"), 30, "the submission filed")
         logs = [service.log() for service in running]
-    finally:
-        for service in reversed(running):
-            service.stop()
     facts = result["facts"]
     assert facts["postcode_error"] == "bad_postcode"
     assert facts["left_on_screen"] == []
@@ -155,18 +155,9 @@ def test_browsing_services_and_information_in_polish(  # noqa: PLR0917 - fixture
     tmp_path: Path,
     artifacts_dir: Path,
 ) -> None:
-    config = enrol("kiosk-1", role="kiosk")
-    kiosk_device(config, [])
-    store = tmp_path / "practice.sqlite"
-    running: list[Service] = [bridge(fleet.root, store, tmp_path).start()]
-    running.append(agent(config, tmp_path).start())
-    try:
-        serve_starter_content(fleet, config)
+    with kiosk_with_content(fleet, enrol, tmp_path) as (config, store, _running):
         result = drive(display, config, "browse_services", artifacts_dir, language="pl")
         wait_until(lambda: stored(store, "usage"), 30, "the visit counted")
-    finally:
-        for service in reversed(running):
-            service.stop()
     facts = result["facts"]
     services = "\n".join(facts["services_texts"])
     assert "Pokaż na mapie" in services  # the UI's own words, in Polish

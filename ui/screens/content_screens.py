@@ -16,6 +16,7 @@ from kivy.clock import Clock
 from kivy.core.image import Image as CoreImage
 
 from healthhub.protocol.forms import Question
+from healthhub.protocol.texts import Text
 from healthhub.ui.i18n import N_
 from healthhub.ui.screens.kiosk_screens import KioskScreen, _show, make
 from healthhub.ui.signposts import SIGNPOSTS, STAFF_TOLD
@@ -23,7 +24,6 @@ from healthhub.ui.viewmodels.form_flow import ONLY_ENGLISH, TYPED, FormState
 from healthhub.ui.viewmodels.hours import DAY_NAMES
 
 if TYPE_CHECKING:
-    from healthhub.protocol.texts import Text
     from healthhub.ui.app import KioskApp
     from healthhub.ui.viewmodels.form_flow import FormFlow
     from healthhub.ui.viewmodels.journey import Journey
@@ -52,31 +52,54 @@ def content_label(kind: str, text: Text | None, language: str, **properties: Any
     )
 
 
-class FormsScreen(KioskScreen):
+class ChoiceListScreen(KioskScreen):
+    """A list of buttons, one per form or page, each in the patient's language if it has a
+    translation; rebuilt only when the entries or the language change."""
+
     _shown: object = None
+    box_id = ""
+    tag_prefix = ""
+
+    def entries(self, journey: Journey) -> list[tuple[str, Text, Text | None]]:
+        """(id, title, summary) of each entry, in order."""
+        raise NotImplementedError
+
+    def choose(self, journey: Journey, entry: str) -> None:
+        raise NotImplementedError
 
     def refresh(self, app: KioskApp, journey: Journey) -> None:
-        forms = journey.forms_for("questionnaire")
-        key = (tuple(f.id for f in forms), app.language, journey.generation)
+        entries = self.entries(journey)
+        key = (tuple(e[0] for e in entries), app.language, journey.generation)
         if key == self._shown:
             return
         self._shown = key
-        box = self.ids.forms
+        box = self.ids[self.box_id]
         box.clear_widgets()
-        for form in forms:
-            shown = content_language(form.title, app.language)
+        for entry, title, summary in entries:
+            shown = content_language(title, app.language)
+            label = title.get(shown) + (f"\n{summary.get(shown)}" if summary else "")
             button = make(
-                "ListButton",
-                label=form.title.get(shown),
-                own_language=shown,
-                tag=f"form-{form.id}",
+                "ListButton", label=label, own_language=shown, tag=f"{self.tag_prefix}-{entry}"
             )
-            button.bind(on_release=lambda b: journey.open_form(b.tag.removeprefix("form-")))
+            button.bind(
+                on_release=lambda b: self.choose(journey, b.tag.removeprefix(f"{self.tag_prefix}-"))
+            )
             box.add_widget(button)
+
+
+class FormsScreen(ChoiceListScreen):
+    box_id, tag_prefix = "forms", "form"
+
+    def entries(self, journey: Journey) -> list[tuple[str, Text, Text | None]]:
+        return [(f.id, f.title, None) for f in journey.forms_for("questionnaire")]
+
+    def choose(self, journey: Journey, entry: str) -> None:
+        journey.open_form(entry)
 
 
 class FormScreen(KioskScreen):
     _shown: object = None
+    _scrolled: object = ()
     _choices: dict[str, list[Any]]
     _errors: dict[str, Any]
 
@@ -105,6 +128,19 @@ class FormScreen(KioskScreen):
         self.ids.message.text = app.t(journey.form_message) if journey.form_message else ""
         for question in questions:
             self._mark(app, flow, question)
+        self._show_first_problem(flow, questions)
+
+    def _show_first_problem(self, flow: FormFlow, questions: list[Question]) -> None:
+        """After a refused Next, scroll the first question with a problem into view."""
+        key = tuple(sorted(flow.errors.items()))
+        if key == self._scrolled or not flow.errors:
+            self._scrolled = key
+            return
+        self._scrolled = key
+        first = next((q.id for q in questions if q.id in flow.errors), None)
+        label = self._errors.get(first) if first is not None else None
+        if label is not None:
+            Clock.schedule_once(lambda _dt: self.ids.scroll.scroll_to(label, padding=120), 0)
 
     def _build(
         self, app: KioskApp, journey: Journey, flow: FormFlow, questions: list[Question]
@@ -233,27 +269,14 @@ class FormDoneScreen(KioskScreen):
         self.ids.score.fixed_language = flow.language if flow is not None else ""
 
 
-class InfoScreen(KioskScreen):
-    _shown: object = None
+class InfoScreen(ChoiceListScreen):
+    box_id, tag_prefix = "pages", "page"
 
-    def refresh(self, app: KioskApp, journey: Journey) -> None:
-        pages = journey.content.pages
-        key = (tuple(p.id for p in pages), app.language, journey.generation)
-        if key == self._shown:
-            return
-        self._shown = key
-        box = self.ids.pages
-        box.clear_widgets()
-        for page in pages:
-            shown = content_language(page.title, app.language)
-            button = make(
-                "ListButton",
-                label=f"{page.title.get(shown)}\n{page.summary.get(shown)}",
-                own_language=shown,
-                tag=f"page-{page.id}",
-            )
-            button.bind(on_release=lambda b: journey.open_page(b.tag.removeprefix("page-")))
-            box.add_widget(button)
+    def entries(self, journey: Journey) -> list[tuple[str, Text, Text | None]]:
+        return [(p.id, p.title, p.summary) for p in journey.content.pages]
+
+    def choose(self, journey: Journey, entry: str) -> None:
+        journey.open_page(entry)
 
 
 class PageScreen(KioskScreen):
