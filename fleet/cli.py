@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     alerts = sub.add_parser(
         "alerts",
-        help="alerts from the units: urgent results, help requests (newest first)",
+        help="alerts from the units: urgent results, help requests, form actions (newest first)",
         description="Alerts the bridge has filed: device, site, time, why. The bridge also "
         "logs each one as it arrives.",
     )
@@ -144,7 +144,7 @@ def list_alerts(args: argparse.Namespace) -> int:
     if not found:
         print("no alerts")
     for alert in found:
-        what = " ".join(str(alert[k]) for k in ("measure", "level") if alert[k])
+        what = " ".join(str(alert[k]) for k in ("form", "action", "measure", "level") if alert[k])
         print(f"{alert['at']}  {alert['site']}/{alert['device']}  {alert['reason']}  {what}")
     return 0
 

@@ -248,7 +248,7 @@ class PracticeStore:
         return {device: int(count) for device, count in self._db.execute(query)}
 
     def alerts(self) -> list[dict[str, Any]]:
-        """Alerts from the units (urgent results, help requests), newest first.
+        """Alerts from the units (urgent results, help requests, form actions), newest first.
 
         What staff need to act: where, when, why; the reading itself stays in the
         record. Acknowledging and escalating them is the practice side's next step.
@@ -271,6 +271,9 @@ class PracticeStore:
                     "measure": body.get("measure"),
                     "level": body.get("level"),
                     "reading": body.get("reading"),
+                    # a form's action (PHQ-9 item 9): which form and action, never the answers
+                    "form": body.get("form"),
+                    "action": body.get("action"),
                 }
             )
         return found

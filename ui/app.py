@@ -80,6 +80,8 @@ class KioskApp(App):  # type: ignore[misc]
     identify_text = StringProperty("")
     #: The unit has a receipt printer (``printer`` in device.yaml): pages can be printed.
     can_print = BooleanProperty(False)
+    #: Room the on-screen keyboard takes at the bottom while a form's field has it (px).
+    keyboard_room = NumericProperty(0)
     awake = BooleanProperty(True)  # False while the attract screen rests (presence sensor)
     in_session = BooleanProperty(False)
     journey = ObjectProperty(None, allownone=True)
@@ -350,6 +352,28 @@ class KioskApp(App):  # type: ignore[misc]
             self.speaker.speak(". ".join(texts), self.language)
         except SpeechUnavailable as exc:
             log.warning("read aloud unavailable: %s", exc)
+
+    # -- the on-screen keyboard ------------------------------------------------------------
+
+    def keyboard_focus(self, field: Widget, focused: bool) -> None:
+        """A form's text field took or gave up the keyboard. The docked on-screen keyboard
+        (a kiosk's only one) covers the bottom of the window: the form makes room for it and
+        scrolls the field into view, so nothing a patient types is hidden."""
+        Clock.schedule_once(lambda _dt: self._make_room(field, focused), 0)
+
+    def _make_room(self, field: Widget, focused: bool) -> None:
+        from kivy.uix.scrollview import ScrollView
+        from kivy.uix.vkeyboard import VKeyboard
+
+        keyboard = next((w for w in Window.children if isinstance(w, VKeyboard)), None)
+        self.keyboard_room = keyboard.height * keyboard.scale if focused and keyboard else 0
+        scroller = field.parent
+        while scroller is not None and not isinstance(scroller, ScrollView):
+            scroller = None if scroller is scroller.parent else scroller.parent  # Window: own
+        if scroller is not None:
+            view = scroller
+            # with its question above it in view
+            Clock.schedule_once(lambda _dt: view.scroll_to(field, padding=120, animate=False), 0)
 
     # -- information pages: listen and print ------------------------------------------------
 

@@ -43,8 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def prepare_kivy(*, windowed: bool, size: str) -> None:
-    """Settings Kivy reads at import: set before anything imports kivy."""
+def prepare_kivy(*, windowed: bool, size: str, touch_keyboard: bool | None = None) -> None:
+    """Settings Kivy reads at import: set before anything imports kivy.
+
+    ``touch_keyboard``: a keyboard on the screen, docked at the bottom, for the text fields of
+    forms (a kiosk has no other); by default on in full screen and off in a window (a
+    desktop, which has a keyboard of its own)."""
     # Shaping for Urdu, Gurmukhi and Bengali: Pillow with libraqm (shared/notes).
     os.environ.setdefault("KIVY_TEXT", "pil")
     os.environ["KIVY_NO_ARGS"] = "1"
@@ -66,6 +70,9 @@ def prepare_kivy(*, windowed: bool, size: str) -> None:
     # One finger is one touch: no red multitouch dots from a right click.
     Config.set("input", "mouse", "mouse,disable_multitouch")
     Config.set("kivy", "exit_on_escape", "0" if not windowed else "1")
+    on_screen = not windowed if touch_keyboard is None else touch_keyboard
+    Config.set("kivy", "keyboard_mode", "dock" if on_screen else "system")
+    Config.set("kivy", "keyboard_layout", "qwerty")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,12 +57,14 @@ def drive(
     restart: Any = None,
     timeout: float = 240,
     handlers: dict[str, Any] | None = None,
+    touch_keyboard: bool = False,
 ) -> dict[str, Any]:
     """Run a driver scenario; ``restart()`` is called when the driver asks for the agent back,
     ``handlers[want]()`` when it asks the test for something else (then told it is done)."""
     env = {**os.environ, "DISPLAY": display}
     argv = [sys.executable, str(DRIVER), "--config", str(config), "--scenario", scenario]
     argv += ["--out", str(out), "--language", language, "--speech-dir", str(out / "speech")]
+    argv += ["--touch-keyboard"] if touch_keyboard else []
     log = (out / f"kiosk-{scenario}.log").open("wb")
     process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout

@@ -97,6 +97,8 @@ def test_phq9_item_9_shows_crisis_signposting_and_alerts_the_practice(  # noqa: 
     assert alert["kind"] == "form_action"
     assert set(alert["body"]) == {"sealed"}  # the broker sees an alert went, not why
     assert "form_action phq-9, item-9-crisis, urgent" in practice_log
+    listed = run_cli("healthhub-fleet", "alerts", "--store", str(store)).stdout
+    assert "practice-a/kiosk-1  form_action  phq-9 item-9-crisis urgent" in listed
     (submission,) = stored(store, "submissions")
     body = submission["body"]
     assert submission["kind"] == "questionnaire"
@@ -124,7 +126,7 @@ def test_change_of_details_reaches_the_practice_sealed_with_the_right_fields(  #
     artifacts_dir: Path,
 ) -> None:
     with kiosk_with_content(fleet, enrol, tmp_path) as (config, store, running):
-        result = drive(display, config, "change_details", artifacts_dir)
+        result = drive(display, config, "change_details", artifacts_dir, touch_keyboard=True)
         wait_until(lambda: stored(store, "submissions"), 30, "the submission filed")
         logs = [service.log() for service in running]
     facts = result["facts"]

@@ -389,15 +389,61 @@ async def _answer(d: Driver, question: str, value: str, shot: str | None = None)
         await d.shot(shot)
 
 
-async def _type_into(d: Driver, question: str, text: str) -> None:
-    """Touch a text field and type into it (the on-screen keyboard's part: insert_text)."""
+async def _type_into(d: Driver, question: str, text: str, shot: str | None = None) -> None:
+    """Touch a text field, clear it and type ``text`` on the on-screen keyboard, key by key
+    (capitals with shift held), then touch its Enter key, which puts the keyboard away."""
+    from kivy.core.window import Window
+    from kivy.uix.vkeyboard import VKeyboard
+
     await d.tap(f"input-{question}")
     field = d.find(f"input-{question}")
     d.check(field is not None, f"field {question}")
-    field.text = ""
-    field.insert_text(text)
-    d.steps.append(f"type into {question}")
+    keyboard = await d.wait(
+        "the on-screen keyboard",
+        lambda: next((w for w in Window.children if isinstance(w, VKeyboard)), None),
+    )
+    for _ in field.text:
+        await _press(d, keyboard, "backspace")
+    for char in text:
+        await _press(d, keyboard, char)
+    d.check(field.text == text, f"typed {text!r} into {question}, got {field.text!r}")
+    if shot:
+        await d.shot(shot)
+    await _press(d, keyboard, "enter")
+    d.steps.append(f"type into {question} on the on-screen keyboard")
     await d.frames()
+
+
+def _key_centre(keyboard: Any, mode: str, wanted: str) -> tuple[float, float] | None:
+    """Window position of the key that types ``wanted`` (or has that special name)."""
+    layout = keyboard.available_layouts[keyboard.layout]
+    for line in range(1, layout["rows"] + 1):
+        for index, key in enumerate(layout[f"{mode}_{line}"]):
+            if wanted in (key[1], key[2]):
+                (x, y), (w, h) = keyboard.layout_geometry[f"LINE_{line}"][index]
+                return keyboard.to_parent(x + w / 2, y + h / 2)  # a Scatter on the Window
+    return None
+
+
+async def _press(d: Driver, keyboard: Any, wanted: str) -> None:
+    from kivy.tests.common import UnitTestTouch
+
+    centre = _key_centre(keyboard, "normal", wanted)
+    shift = None
+    if centre is None:  # a capital or a symbol: hold shift, as a patient would
+        centre = _key_centre(keyboard, "shift", wanted)
+        position = _key_centre(keyboard, "normal", "shift")
+        d.check(centre is not None and position is not None, f"a key for {wanted!r}")
+        shift = UnitTestTouch(*position)
+        shift.touch_down()
+        await d.frames(1)
+    assert centre is not None
+    touch = UnitTestTouch(*centre)
+    touch.touch_down()
+    touch.touch_up()
+    if shift is not None:
+        shift.touch_up()
+    await d.frames(1)
 
 
 def _screen_texts(d: Driver) -> list[str]:
@@ -464,7 +510,7 @@ async def change_details(d: Driver) -> None:
     await _type_into(d, "postcode", "sw1a2aa")
     await d.tap("form-next")
     await d.wait("the phone page", lambda: d.find("input-phone_number"))
-    await _type_into(d, "phone_number", "07700 900461")
+    await _type_into(d, "phone_number", "07700 900461", shot="details-keyboard")
     await _answer(d, "texts_ok", "true")
     await d.shot("details-phone")
     while d.app.root.ids.screens.current == "form":
@@ -544,10 +590,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--language", default="en")
     parser.add_argument("--speech-dir", type=Path)
+    parser.add_argument(
+        "--touch-keyboard", action="store_true", help="the kiosk's on-screen keyboard, typed on"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     config = load_config(args.config)
-    prepare_kivy(windowed=True, size="1280x800")
+    prepare_kivy(windowed=True, size="1280x800", touch_keyboard=args.touch_keyboard)
     from healthhub.ui.app import KioskApp
 
     assert config.local_api.socket is not None
