@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from healthhub.protocol.form_logic import resolve_date
+from healthhub.protocol.form_answers import resolve_date
 from healthhub.protocol.forms import (
     ANSWER_PROBLEMS,
     MAX_FORM_BYTES,
