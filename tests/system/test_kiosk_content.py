@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from mqtt_clients import subscriber
-from processes import Enrol, Service, agent, bridge, connected, run_cli, wait_until
+from processes import Enrol, Service, agent, bridge, configure, connected, run_cli, wait_until
 
+from healthhub.drivers.serial.printer_simulator import PtyPrinter
 from healthhub.fleet.store import open_readonly
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.provisioning.broker_process import BrokerProcess
@@ -31,12 +32,15 @@ STARTER = Path(__file__).resolve().parents[2] / "fleet" / "starter_content"
 
 @contextlib.contextmanager
 def kiosk_with_content(
-    fleet: FleetLayout, enrol: Enrol, tmp_path: Path
+    fleet: FleetLayout, enrol: Enrol, tmp_path: Path, *, printer: str | None = None
 ) -> Iterator[tuple[Path, Path, list[Service]]]:
-    """kiosk-1 with a bridge and its agent running and the starter content served:
-    yields (device.yaml, the practice store, [bridge, agent]); stops them after."""
+    """kiosk-1 with a bridge and its agent running and the starter content served (and a
+    receipt printer at ``printer``): yields (device.yaml, the practice store, [bridge,
+    agent]); stops them after."""
     config = enrol("kiosk-1", role="kiosk")
     kiosk_device(config, [])
+    if printer is not None:
+        configure(config, printer={"port": printer, "width_chars": 48})
     store = tmp_path / "practice.sqlite"
     running: list[Service] = [bridge(fleet.root, store, tmp_path).start()]
     running.append(agent(config, tmp_path).start())
@@ -157,9 +161,13 @@ def test_browsing_services_and_information_in_polish(  # noqa: PLR0917 - fixture
     tmp_path: Path,
     artifacts_dir: Path,
 ) -> None:
-    with kiosk_with_content(fleet, enrol, tmp_path) as (config, store, _running):
+    with (
+        PtyPrinter() as printer,
+        kiosk_with_content(fleet, enrol, tmp_path, printer=printer.path) as (config, store, _),
+    ):
         result = drive(display, config, "browse_services", artifacts_dir, language="pl")
         wait_until(lambda: stored(store, "usage"), 30, "the visit counted")
+        printed = printer.pages()
     facts = result["facts"]
     services = "\n".join(facts["services_texts"])
     assert "Pokaż na mapie" in services  # the UI's own words, in Polish
@@ -167,9 +175,13 @@ def test_browsing_services_and_information_in_polish(  # noqa: PLR0917 - fixture
     page = "\n".join(facts["page_texts"])
     assert "ciśnienie" in page.lower() or "waga" in page.lower() or "pal" in page.lower()
     assert facts["qr_shown"]
+    (page,) = printed  # touched "print" once: one page, in Polish, with the page's QR code
+    assert page.text[0] == facts["page_title"]
+    assert [qr.data.decode() for qr in page.qr_codes] == [facts["page_url"]]
     usage = [u["body"] for u in stored(store, "usage") if u["kind"] == "session"][-1]
     assert usage["language"] == "pl"
     assert usage["services"]["categories"]
     assert usage["pages"]
     assert usage["support"]["viewed"] is True
+    assert usage["printed"] == 1
     assert usage["forms"] == []

@@ -554,6 +554,12 @@ async def browse_services(d: Driver) -> None:
     await d.shot("information-page")
     d.facts["page_texts"] = _screen_texts(d)
     d.facts["qr_shown"] = d.app.root.ids.screens.current_screen.ids.qr.texture is not None
+    shown = d.app.journey.info_page
+    d.facts["page_title"] = shown.title.get(d.language)
+    d.facts["page_url"] = shown.url
+    if d.app.can_print:
+        await d.tap("page-print")
+        await d.wait("the page printed", lambda: d.app.journey.tally.printed, 20)
     await d.tap("page-back")
     await d.screen("info")
     await d.tap("info-back")
