@@ -142,8 +142,9 @@ class AttractScreen(KioskScreen):
             )
 
     def _show_notices(self, app: KioskApp, journey: Journey) -> None:
-        notices = journey.content.current_notices(journey.today)
-        key = (tuple(n.id for n in notices), app.language, journey.generation)
+        today = journey.today  # a notice's last day ends even if nobody comes
+        notices = journey.content.current_notices(today)
+        key = (tuple(n.id for n in notices), app.language, journey.generation, today)
         if key == self._notices:
             return
         self._notices = key
