@@ -4,6 +4,7 @@ healthhub-fleet bridge --fleet DIR --store STORE.sqlite
 healthhub-fleet export --store STORE.sqlite --format jsonl [--since T]
 healthhub-fleet status --fleet DIR [--json] [--wait S] [--store STORE.sqlite] [--watch]
 healthhub-fleet alerts --store STORE.sqlite [--json]
+healthhub-fleet fhir --store STORE.sqlite --out DIR [--since T]
 healthhub-fleet config push|show ..., healthhub-fleet cmd ... (see control_cli.py)
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from healthhub.fleet import control_cli
+from healthhub.fleet import control_cli, fhir_export
 from healthhub.fleet.bridge import Bridge
 from healthhub.fleet.console import RETAINED_SETTLE_S, FleetWatcher, fleet_status, rows
 from healthhub.fleet.control_cli import fleet_layout
@@ -28,6 +29,7 @@ from healthhub.fleet.registry import DeviceRegistry
 from healthhub.fleet.store import PracticeStore, open_readonly
 from healthhub.protocol.clock import now_utc, parse_utc
 from healthhub.protocol.errors import HealthHubError, MalformedMessage
+from healthhub.protocol.files import write_atomic
 from healthhub.protocol.fleet_layout import FleetLayout
 
 log = logging.getLogger("healthhub.fleet")
@@ -86,6 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     alerts.add_argument("--store", type=Path, required=True)
     alerts.add_argument("--json", action="store_true")
 
+    fhir = sub.add_parser(
+        "fhir",
+        help="what patients asked to file, as FHIR R4 transaction Bundles (JSON)",
+        description="Readings a patient consented to file and forms sent with their NHS "
+        "number become Observations, QuestionnaireResponses and Tasks (UK Core, LOINC, "
+        "SNOMED CT, UCUM), one PUT per resource to an id made from the envelope id, so a "
+        "second export or post creates nothing new. Anonymous readings and forms are "
+        "counted, never filed.",
+    )
+    fhir.add_argument("--store", type=Path, required=True)
+    fhir.add_argument("--out", type=Path, required=True, help="folder for bundle-NNNN.json")
+    fhir.add_argument("--since", help="only what was sent at or after this ISO 8601 time")
+
     control_cli.add_parsers(sub)
     return parser
 
@@ -101,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "bridge": run_bridge,
         "export": export,
         "alerts": list_alerts,
+        "fhir": fhir_bundles,
         "status": status,
         **control_cli.COMMANDS,
     }
@@ -146,6 +162,25 @@ def list_alerts(args: argparse.Namespace) -> int:
     for alert in found:
         what = " ".join(str(alert[k]) for k in ("form", "action", "measure", "level") if alert[k])
         print(f"{alert['at']}  {alert['site']}/{alert['device']}  {alert['reason']}  {what}")
+    return 0
+
+
+def fhir_bundles(args: argparse.Namespace) -> int:
+    if args.since:
+        try:
+            parse_utc(args.since, field="--since")
+        except MalformedMessage as exc:
+            print(f"healthhub-fleet fhir: {exc}", file=sys.stderr)
+            return 2
+    store = open_readonly(args.store)
+    try:
+        found, counts = fhir_export.bundles(store, since=args.since)
+    finally:
+        store.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for number, bundle in enumerate(found, start=1):
+        write_atomic(args.out / f"bundle-{number:04d}.json", json.dumps(bundle, indent=1).encode())
+    print(json.dumps({"out": str(args.out), **counts.to_json()}))
     return 0
 
 

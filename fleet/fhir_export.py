@@ -1,0 +1,242 @@
+"""The practice store as FHIR R4 transaction Bundles: what goes into patients' records.
+
+Only what a patient asked to be filed goes: readings named by a ``readings_to_record``
+consent (with the BMI worked out from them), and forms sent with the patient's NHS number.
+Anonymous readings and forms are counted in reports and never filed.
+
+- A reading becomes an ``Observation`` (status ``final``, category ``vital-signs``, LOINC and
+  SNOMED CT codes, UCUM units: :mod:`healthhub.fleet.fhir_codes`), ``effectiveDateTime`` when it
+  was taken, ``subject`` and ``performer`` the patient (they measured themselves) by NHS
+  number, ``device`` the unit. A pulse taken with a blood pressure or SpO2 is its own heart
+  rate Observation.
+- A form becomes a ``QuestionnaireResponse``; a validated questionnaire's total with a LOINC
+  code is also a ``survey`` Observation derived from it; a change of details is also a
+  ``Task`` for staff to check and make (never an automatic update of the record).
+
+Every resource's id is made from the envelope id (a UUIDv7), and every entry is a ``PUT`` to
+that id, so exporting or posting the same envelopes again creates nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthhub.fleet import fhir_codes as codes
+from healthhub.fleet.store import PracticeStore
+from healthhub.protocol.measurements import KINDS
+from healthhub.protocol.submissions import FORM_KINDS, READINGS_TO_RECORD
+
+#: Entries in one Bundle: a server takes a transaction whole or not at all.
+MAX_ENTRIES = 500
+
+
+@dataclass
+class ExportCounts:
+    resources: dict[str, int] = field(default_factory=dict)
+    anonymous_readings: int = 0
+    anonymous_forms: int = 0
+    bundles: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _patient(patient: dict[str, str]) -> dict[str, Any]:
+    return {"identifier": {"system": codes.NHS_NUMBER, "value": patient["nhs_number"]}}
+
+
+def _identifier(envelope_id: str, part: str = "") -> list[dict[str, str]]:
+    value = f"urn:uuid:{envelope_id}" + (f"#{part}" if part else "")
+    return [{"system": codes.URI_SYSTEM, "value": value}]
+
+
+def _quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": codes.UCUM, "code": unit}
+
+
+def _observation(
+    resource_id: str,
+    sign: codes.VitalSign,
+    reading: dict[str, Any],
+    patient: dict[str, str],
+    values: dict[str, tuple[float, str]],
+) -> dict[str, Any]:
+    observation: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": resource_id,
+        "meta": {"profile": [codes.UK_CORE_OBSERVATION, sign.profile]},
+        "identifier": _identifier(reading["id"], resource_id.removeprefix(reading["id"])),
+        "status": "final",
+        "category": [{"coding": [codes.VITAL_SIGNS]}],
+        "code": sign.concept.codeable(extra_loinc=sign.extra_loinc),
+        "subject": _patient(patient),
+        "performer": [_patient(patient)],
+        "effectiveDateTime": reading["at"],
+        "device": {
+            "identifier": {"system": codes.DEVICE_SYSTEM, "value": reading["device"]},
+            "display": f"Health Hub unit {reading['device']} at {reading['site']}",
+        },
+    }
+    components = [
+        {"code": concept.codeable(), "valueQuantity": _quantity(*values[code])}
+        for code, concept in sign.components.items()
+        if concept is not None and code in values
+    ]
+    if components:
+        observation["component"] = components
+    else:
+        (code,) = sign.components
+        observation["valueQuantity"] = _quantity(*values[code])
+    return observation
+
+
+def reading_observations(reading: dict[str, Any], patient: dict[str, str]) -> list[dict[str, Any]]:
+    """The Observations of one reading (a pulse taken with it is one more)."""
+    values = {c["code"]: (c["value"], c["unit"]) for c in reading["components"]}
+    kind = reading["kind"]
+    found = [_observation(reading["id"], codes.VITAL_SIGNS_BY_KIND[kind], reading, patient, values)]
+    if kind != "heart_rate" and "pulse" in values and kind in KINDS:
+        pulse = codes.VITAL_SIGNS_BY_KIND["heart_rate"]
+        found.append(_observation(f"{reading['id']}-pulse", pulse, reading, patient, values))
+    return found
+
+
+def _answer(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, bool):
+        return [{"valueBoolean": value}]
+    if isinstance(value, int):
+        return [{"valueInteger": value}]
+    if isinstance(value, float):
+        return [{"valueDecimal": value}]
+    if isinstance(value, list):
+        return [{"valueString": item} for item in value]
+    return [{"valueString": str(value)}]
+
+
+def form_resources(submission: dict[str, Any]) -> list[dict[str, Any]]:
+    """A form sent with the patient's details: its QuestionnaireResponse, a score
+    Observation where the score has a code, and a Task where staff must act."""
+    body, eid = submission["body"], submission["id"]
+    patient = _patient(body["patient"])
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "id": eid,
+        "meta": {"profile": [codes.UK_CORE_QUESTIONNAIRE_RESPONSE]},
+        "identifier": _identifier(eid)[0],
+        "questionnaire": f"urn:healthhub:form:{body['form']}|{body['version']}",
+        "status": "completed",
+        "subject": patient,
+        "source": patient,
+        "authored": submission["at"],
+        "item": [
+            {"linkId": question, "answer": _answer(value)}
+            for question, value in body["answers"].items()
+        ],
+    }
+    found = [response]
+    for score, value in body.get("scores", {}).items():
+        concept = codes.QUESTIONNAIRE_SCORES.get((body["form"], score))
+        if concept is None:
+            continue
+        found.append(
+            {
+                "resourceType": "Observation",
+                "id": f"{eid}-{score}",
+                "meta": {"profile": [codes.UK_CORE_OBSERVATION]},
+                "identifier": _identifier(eid, score),
+                "status": "final",
+                "category": [{"coding": [codes.SURVEY]}],
+                "code": concept.codeable(),
+                "subject": patient,
+                "effectiveDateTime": submission["at"],
+                "valueInteger": value,
+                "derivedFrom": [{"reference": f"QuestionnaireResponse/{eid}"}],
+            }
+        )
+    if submission["kind"] == "change_of_details":
+        found.append(
+            {
+                "resourceType": "Task",
+                "id": f"{eid}-task",
+                "meta": {"profile": [codes.UK_CORE_TASK]},
+                "identifier": _identifier(eid, "task"),
+                "status": "requested",
+                "intent": "order",
+                "description": "Check the patient's new details with them, then update the record",
+                "focus": {"reference": f"QuestionnaireResponse/{eid}"},
+                "for": patient,
+                "authoredOn": submission["at"],
+            }
+        )
+    return found
+
+
+def resources(
+    store: PracticeStore, counts: ExportCounts, since: str | None
+) -> Iterator[dict[str, Any]]:
+    """Every resource to file, in the order the envelopes were taken."""
+    consented: dict[str, dict[str, str]] = {}
+    for submission in store.submissions(since=since):
+        body = submission["body"]
+        if submission["kind"] == READINGS_TO_RECORD:
+            for reading_id in body["readings"]:
+                consented[reading_id] = body["patient"]
+            for derived in body.get("derived", []):
+                yield from _derived(submission, derived, body["patient"])
+        elif submission["kind"] in FORM_KINDS:
+            if "patient" in body:
+                yield from form_resources(submission)
+            else:
+                counts.anonymous_forms += 1
+    for reading in store.readings():
+        patient = consented.get(reading["id"])
+        if patient is not None:
+            yield from reading_observations(reading, patient)
+        elif since is None or reading["at"] >= since:
+            counts.anonymous_readings += 1
+
+
+def _derived(
+    submission: dict[str, Any], derived: dict[str, Any], patient: dict[str, str]
+) -> list[dict[str, Any]]:
+    """A value the unit worked out from readings (BMI), dated when the patient sent it."""
+    reading = {
+        "id": submission["id"],
+        "kind": derived["kind"],
+        "components": derived["components"],
+        "at": submission["at"],
+        "device": submission["device"],
+        "site": submission["site"],
+    }
+    observation = reading_observations(reading, patient)[0]
+    observation["id"] = f"{submission['id']}-{derived['kind']}"
+    observation["identifier"] = _identifier(submission["id"], derived["kind"])
+    return [observation]
+
+
+def bundles(
+    store: PracticeStore, *, since: str | None = None, max_entries: int = MAX_ENTRIES
+) -> tuple[list[dict[str, Any]], ExportCounts]:
+    """Transaction Bundles of at most ``max_entries`` entries, each entry a PUT to its id."""
+    counts = ExportCounts()
+    found: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for resource in resources(store, counts, since):
+        kind = resource["resourceType"]
+        counts.resources[kind] = counts.resources.get(kind, 0) + 1
+        entries.append(
+            {"resource": resource, "request": {"method": "PUT", "url": f"{kind}/{resource['id']}"}}
+        )
+        if len(entries) == max_entries:
+            found.append(_bundle(entries))
+            entries = []
+    if entries:
+        found.append(_bundle(entries))
+    counts.bundles = len(found)
+    return found, counts
+
+
+def _bundle(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
