@@ -80,7 +80,8 @@ def submission(
         raise api.LocalApiError("bad_answer", f"{exc.question}: {exc.code}") from None
     except ProtocolError as exc:
         raise api.LocalApiError("bad_answer", str(exc)) from None
-    if any(action.stop for action in form.actions_due(clean, at="answer")):
+    at_answer = form.actions_due(clean, at="answer")
+    if any(action.stop for action in at_answer):
         raise api.LocalApiError("bad_answer", "these answers stop the form: it is not sent")
     language = args.get("language", "en")
     body: dict[str, Any] = {
@@ -91,8 +92,7 @@ def submission(
         "answers": clean,
         "scores": scores,
         "bands": _bands(form, scores),
-        "actions": [a.id for a in form.actions_due(clean, at="end")]
-        + [a.id for a in form.actions_due(clean, at="answer")],
+        "actions": [a.id for a in [*form.actions_due(clean, at="end"), *at_answer]],
         "session": session,
     }
     patient = args.get("patient")

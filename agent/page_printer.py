@@ -26,7 +26,9 @@ from healthhub.drivers.serial.receipt_printer import (
     ReceiptPrinterOptions,
 )
 from healthhub.protocol import local_api as api
-from healthhub.protocol.patient_content import InfoPage, load_patient_content
+from healthhub.protocol.content_fields import read_document
+from healthhub.protocol.patient_content import InfoPage, parse_info_page
+from healthhub.protocol.texts import DocumentInvalid, identifier
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +45,7 @@ class PagePrinter:
     async def print_page(self, args: dict[str, Any]) -> dict[str, Any]:
         page_id = api.text_arg(args, "page")
         language = args.get("language", "en")
-        page = load_patient_content(self._content_dir()).page(page_id)
-        if page is None:
-            raise api.LocalApiError("no_form", f"page {page_id} is not served here")
+        page = self._served_page(page_id)
         title, paragraphs = _texts(page, language if isinstance(language, str) else "en")
         try:
             report = await self.printer.print_page(title, paragraphs, qr=page.url, footer=FOOTER)
@@ -58,6 +58,16 @@ class PagePrinter:
         if report.paper.near_end:
             log.warning("receipt printer: paper is nearly out; change the roll soon")
         return {"printed": True, "paper": report.paper.state}
+
+    def _served_page(self, page_id: str) -> InfoPage:
+        """The page from the served content: its one file, read and checked as at push."""
+        name = f"info/{page_id}.yaml"
+        try:
+            identifier(page_id, "page")
+            folder = self._content_dir()
+            return parse_info_page(read_document(folder, name), name, folder)
+        except DocumentInvalid:
+            raise api.LocalApiError("no_form", f"page {page_id} is not served here") from None
 
     def _failed(self, code: str, exc: PrinterError) -> dict[str, Any]:
         self.failures += 1

@@ -25,7 +25,6 @@ from typing import Any
 
 from healthhub.fleet import fhir_codes as codes
 from healthhub.fleet.store import PracticeStore
-from healthhub.protocol.measurements import KINDS
 from healthhub.protocol.submissions import FORM_KINDS, READINGS_TO_RECORD
 
 #: Entries in one Bundle: a server takes a transaction whole or not at all.
@@ -57,17 +56,19 @@ def _quantity(value: float, unit: str) -> dict[str, Any]:
 
 
 def _observation(
-    resource_id: str,
     sign: codes.VitalSign,
     reading: dict[str, Any],
     patient: dict[str, str],
     values: dict[str, tuple[float, str]],
+    part: str = "",
 ) -> dict[str, Any]:
+    """The Observation of ``reading`` (``part``: one more made from the same envelope, such
+    as its pulse: its id and identifier are the envelope's with the part added)."""
     observation: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": resource_id,
+        "id": f"{reading['id']}-{part}" if part else reading["id"],
         "meta": {"profile": [codes.UK_CORE_OBSERVATION, sign.profile]},
-        "identifier": _identifier(reading["id"], resource_id.removeprefix(reading["id"])),
+        "identifier": _identifier(reading["id"], part),
         "status": "final",
         "category": [{"coding": [codes.VITAL_SIGNS]}],
         "code": sign.concept.codeable(extra_loinc=sign.extra_loinc),
@@ -92,14 +93,18 @@ def _observation(
     return observation
 
 
+def _values(components: list[dict[str, Any]]) -> dict[str, tuple[float, str]]:
+    return {c["code"]: (c["value"], c["unit"]) for c in components}
+
+
 def reading_observations(reading: dict[str, Any], patient: dict[str, str]) -> list[dict[str, Any]]:
     """The Observations of one reading (a pulse taken with it is one more)."""
-    values = {c["code"]: (c["value"], c["unit"]) for c in reading["components"]}
+    values = _values(reading["components"])
     kind = reading["kind"]
-    found = [_observation(reading["id"], codes.VITAL_SIGNS_BY_KIND[kind], reading, patient, values)]
-    if kind != "heart_rate" and "pulse" in values and kind in KINDS:
+    found = [_observation(codes.VITAL_SIGNS_BY_KIND[kind], reading, patient, values)]
+    if kind != "heart_rate" and "pulse" in values:
         pulse = codes.VITAL_SIGNS_BY_KIND["heart_rate"]
-        found.append(_observation(f"{reading['id']}-pulse", pulse, reading, patient, values))
+        found.append(_observation(pulse, reading, patient, values, "pulse"))
     return found
 
 
@@ -202,18 +207,9 @@ def _derived(
     submission: dict[str, Any], derived: dict[str, Any], patient: dict[str, str]
 ) -> list[dict[str, Any]]:
     """A value the unit worked out from readings (BMI), dated when the patient sent it."""
-    reading = {
-        "id": submission["id"],
-        "kind": derived["kind"],
-        "components": derived["components"],
-        "at": submission["at"],
-        "device": submission["device"],
-        "site": submission["site"],
-    }
-    observation = reading_observations(reading, patient)[0]
-    observation["id"] = f"{submission['id']}-{derived['kind']}"
-    observation["identifier"] = _identifier(submission["id"], derived["kind"])
-    return [observation]
+    kind = derived["kind"]
+    sign = codes.VITAL_SIGNS_BY_KIND[kind]
+    return [_observation(sign, submission, patient, _values(derived["components"]), kind)]
 
 
 def bundles(
