@@ -51,7 +51,8 @@ from healthhub.ui.screens import (
 from healthhub.ui.speech import Speaker, SpeechUnavailable
 from healthhub.ui.tiles import ASSETS
 from healthhub.ui.viewmodels.idle import IdleState
-from healthhub.ui.viewmodels.journey import Journey, Screen
+from healthhub.ui.viewmodels.journey import Journey
+from healthhub.ui.viewmodels.screen import Screen
 from healthhub.ui.viewmodels.staff import Staff, status_lines
 
 log = logging.getLogger(__name__)

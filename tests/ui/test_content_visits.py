@@ -24,7 +24,8 @@ from healthhub.protocol.envelope import Envelope
 from healthhub.protocol.ids import uuid7
 from healthhub.ui.viewmodels.content_visits import FORM_SENT, NEEDS_DETAILS
 from healthhub.ui.viewmodels.form_flow import FormState
-from healthhub.ui.viewmodels.journey import Journey, Screen
+from healthhub.ui.viewmodels.journey import Journey
+from healthhub.ui.viewmodels.screen import Screen
 
 STARTER = Path(__file__).resolve().parents[2] / "fleet" / "starter_content"
 PATIENT = {"nhs_number": "9434765919", "birth_date": "1950-03-01"}

@@ -21,10 +21,10 @@ from healthhub.ui.viewmodels.journey import (
     URGENT_ALERT_SENT,
     IdentifyField,
     Journey,
-    Screen,
 )
 from healthhub.ui.viewmodels.measurement import MeasureState
 from healthhub.ui.viewmodels.results import ResultItem
+from healthhub.ui.viewmodels.screen import Screen
 from healthhub.ui.viewmodels.staff import LONG_PRESS_S, Staff, status_lines
 
 VALID_NHS = "9434765919"

@@ -25,10 +25,8 @@ from healthhub.protocol.patient_content import (
 from healthhub.ui.i18n import N_
 from healthhub.ui.viewmodels.form_flow import FormFlow, FormState
 from healthhub.ui.viewmodels.observable import AgentPort
+from healthhub.ui.viewmodels.screen import Screen
 from healthhub.ui.viewmodels.usage_tally import UsageTally
-
-if TYPE_CHECKING:
-    from healthhub.ui.viewmodels.journey import Screen
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +121,6 @@ class ContentVisits:
         )
 
     def open_content_tile(self, tile: str) -> None:
-        from healthhub.ui.viewmodels.journey import Screen
-
         self.tally.tile(tile)
         purpose = CONTENT_TILES.get(tile)
         if purpose == "questionnaire":
@@ -146,8 +142,6 @@ class ContentVisits:
     # -- forms -----------------------------------------------------------------------------
 
     def open_form(self, form_id: str) -> None:
-        from healthhub.ui.viewmodels.journey import Screen
-
         form = self.content.forms.get(form_id)
         if form is None:
             return
@@ -165,8 +159,6 @@ class ContentVisits:
 
     def form_needs_details_skipped(self) -> bool:
         """The patient skipped giving details for a form that needs them: it cannot go on."""
-        from healthhub.ui.viewmodels.journey import Screen
-
         flow = self.form_flow
         if flow is None or flow.form.identity != "required" or self.patient is not None:
             return False
@@ -211,8 +203,6 @@ class ContentVisits:
 
     def leave_form(self) -> None:
         """The patient goes back to the menu without sending the form."""
-        from healthhub.ui.viewmodels.journey import Screen
-
         flow = self.form_flow
         if flow is not None and flow.state not in (FormState.SENT, FormState.STOPPED):
             self.tally.form(flow.form.id, "abandoned", flow.page.id)
@@ -222,8 +212,6 @@ class ContentVisits:
 
     def carry_on_form(self) -> None:
         """From a signpost back to the form (only when the action did not stop it)."""
-        from healthhub.ui.viewmodels.journey import Screen
-
         flow = self.form_flow
         if flow is None:
             return
@@ -233,8 +221,6 @@ class ContentVisits:
 
     async def _act(self, due: list[Any]) -> None:
         """Carry out actions that just became due: alert staff, show the signpost, stop."""
-        from healthhub.ui.viewmodels.journey import Screen
-
         flow = self.form_flow
         if flow is None or not due:
             return
@@ -264,8 +250,6 @@ class ContentVisits:
         return True
 
     async def _submit_form(self, flow: FormFlow) -> None:
-        from healthhub.ui.viewmodels.journey import Screen
-
         if self.session is None:
             return
         args: dict[str, Any] = {"session": self.session, **flow.submission()}
@@ -295,8 +279,6 @@ class ContentVisits:
     # -- information, services, support ---------------------------------------------------
 
     def open_page(self, page_id: str) -> None:
-        from healthhub.ui.viewmodels.journey import Screen
-
         page = next((p for p in self.content.pages if p.id == page_id), None)
         if page is None:
             return
@@ -329,8 +311,6 @@ class ContentVisits:
             self.open_form(support.request_form)
 
     def back_to_menu(self) -> None:
-        from healthhub.ui.viewmodels.journey import Screen
-
         self.info_page = None
         self.screen = Screen.HOME
         self.touch()

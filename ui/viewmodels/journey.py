@@ -29,6 +29,7 @@ from healthhub.ui.viewmodels.keypad import DigitEntry
 from healthhub.ui.viewmodels.measurement import MeasurementFlow, MeasureState, Reading
 from healthhub.ui.viewmodels.observable import AgentPort, Observable
 from healthhub.ui.viewmodels.results import ResultItem, bmi_item, bmi_value, items_for
+from healthhub.ui.viewmodels.screen import Screen
 from healthhub.ui.viewmodels.usage_tally import UsageTally
 
 log = logging.getLogger(__name__)
@@ -43,25 +44,6 @@ SENT = N_("Your readings have been sent to your GP practice for your record.")
 NOT_SENT = N_("Your readings have not been added to your record.")
 NOTHING_TAKEN = N_("No readings were taken.")
 GOODBYE = N_("Thank you for using the health hub.")
-
-
-class Screen(enum.StrEnum):
-    ATTRACT = "attract"
-    IDENTIFY = "identify"
-    HOME = "home"
-    MEASURE = "measure"
-    BACKGROUND = "background"  # the family-background question BMI needs
-    RESULT = "result"
-    SEND = "send"
-    FINISHED = "finished"
-    FORMS = "forms"  # the questionnaires on offer
-    FORM = "form"  # a page of a form
-    SIGNPOST = "signpost"  # where to get help now (crisis, 999, 111, reception, pharmacy)
-    FORM_DONE = "form_done"
-    INFO = "info"  # health information pages
-    PAGE = "page"  # one information page
-    SERVICES = "services"  # community groups and services
-    SUPPORT = "support"  # digital health support sessions
 
 
 #: Screens of pushed content: a visit that used them did more than measure.
