@@ -1,58 +1,31 @@
 """The practice's store: each envelope once, and how far each device is confirmed.
 
-SQLite (WAL, ``synchronous=FULL``): the bridge tells a device to forget a
-message only after this store has committed it. Envelope ids make filing
-exactly-once: a resend of a message already held is counted as a duplicate
-and changes nothing. A device's confirmed seq is the highest N such that every
+The bridge tells a device to forget a message only after this store has committed it.
+Envelope ids make filing exactly-once: a resend of a message already held is counted as a
+duplicate and changes nothing. A device's confirmed seq is the highest N such that every
 seq from 1 to N is held (a contiguous prefix), so a gap is never confirmed.
+
+The confirmed seq is worked out from the database inside the write transaction, never from
+a cache in this process, so several bridges may file into one store at once (MQTT shared
+subscriptions, ``docs/scaling.md``). The database is behind :mod:`~healthhub.fleet.store_db`
+and its schema is :mod:`~healthhub.fleet.store_schema`'s migrations.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from healthhub.fleet import store_alerts
+from healthhub.fleet.store_alerts import AlertNotFound
+from healthhub.fleet.store_db import Database, StoreError, open_database
+from healthhub.fleet.store_schema import migrate
 from healthhub.protocol.envelope import Envelope
-from healthhub.protocol.errors import HealthHubError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS envelopes (
-    id          TEXT PRIMARY KEY,
-    device      TEXT NOT NULL,
-    site        TEXT NOT NULL,
-    seq         INTEGER NOT NULL,
-    stream      TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    at          TEXT NOT NULL,
-    body        TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    UNIQUE (device, seq)
-);
-CREATE INDEX IF NOT EXISTS envelopes_stream_at ON envelopes (stream, at);
-CREATE TABLE IF NOT EXISTS progress (
-    device        TEXT PRIMARY KEY,
-    confirmed_seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rejections (
-    reason TEXT PRIMARY KEY,
-    count  INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS device_reports (
-    device       TEXT PRIMARY KEY,
-    status       TEXT,
-    status_at    TEXT,
-    telemetry    TEXT,
-    telemetry_at TEXT
-);
-"""
-
-
-class StoreError(HealthHubError):
-    """The practice store cannot be opened or written."""
+__all__ = ["AlertNotFound", "Filed", "FilingResult", "PracticeStore", "StoreError"]
 
 
 @dataclass(frozen=True)
@@ -76,116 +49,138 @@ class FilingResult:
 
 
 class PracticeStore:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, target: str | Path) -> None:
+        self.path = target if isinstance(target, Path) else Path(target)
+        self._db: Database = open_database(target)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            with self._db:
-                self._db.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"practice store {self.path} cannot be opened: {exc}") from None
-        self._confirmed: dict[str, int] = dict(
-            self._db.execute("SELECT device, confirmed_seq FROM progress").fetchall()
-        )
-        # Seqs held above each device's confirmed seq (the far side of a gap).
-        self._above: dict[str, set[int]] = {}
-        for device, seq in self._db.execute(
-            "SELECT e.device, e.seq FROM envelopes e LEFT JOIN progress p USING (device)"
-            " WHERE e.seq > coalesce(p.confirmed_seq, 0)"
-        ):
-            self._above.setdefault(device, set()).add(seq)
+            migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
 
     def confirmed(self, device: str) -> int:
-        return self._confirmed.get(device, 0)
+        row = self._db.execute(
+            "SELECT confirmed_seq FROM progress WHERE device = ?", (device,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def confirmations(self) -> dict[str, int]:
-        return dict(self._confirmed)
+        rows = self._db.execute("SELECT device, confirmed_seq FROM progress")
+        return {device: int(seq) for device, seq in rows}
 
     def file(self, batch: Sequence[Filed]) -> FilingResult:
         """Commit a batch in one transaction; then, and only then, report what is confirmed."""
         result = FilingResult()
-        above = {device: set(seqs) for device, seqs in self._above.items()}
-        confirmed = dict(self._confirmed)
-        try:
-            with self._db:
-                for item in batch:
-                    env = item.envelope
-                    cursor = self._db.execute(
-                        "INSERT OR IGNORE INTO envelopes"
-                        " (id, device, site, seq, stream, kind, at, body, received_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            env.id,
-                            env.device,
-                            env.site,
-                            env.seq,
-                            env.stream,
-                            env.kind,
-                            env.at,
-                            json.dumps(item.body, sort_keys=True, separators=(",", ":")),
-                            item.received_at,
-                        ),
+        with self._db.transaction():
+            before = {d: self.confirmed(d) for d in {item.envelope.device for item in batch}}
+            for item in batch:
+                env = item.envelope
+                cursor = self._db.execute(
+                    "INSERT INTO envelopes"
+                    " (id, device, site, seq, stream, kind, at, body, received_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (
+                        env.id,
+                        env.device,
+                        env.site,
+                        env.seq,
+                        env.stream,
+                        env.kind,
+                        env.at,
+                        json.dumps(item.body, sort_keys=True, separators=(",", ":")),
+                        item.received_at,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    result.stored += 1
+                elif self._holds(env.id):
+                    result.duplicates += 1
+                    if env.seq <= before[env.device]:
+                        result.resent_confirmed.add(env.device)
+                else:
+                    result.conflicts.append((env.device, env.seq))
+            for device, start in before.items():
+                seq = self._contiguous_from(device, start)
+                if seq > start:
+                    result.advanced[device] = seq
+                    self._db.execute(
+                        "INSERT INTO progress (device, confirmed_seq) VALUES (?, ?)"
+                        " ON CONFLICT (device)"
+                        " DO UPDATE SET confirmed_seq = excluded.confirmed_seq",
+                        (device, seq),
                     )
-                    if cursor.rowcount == 1:
-                        result.stored += 1
-                        above.setdefault(env.device, set()).add(env.seq)
-                    elif self._holds(env.id):
-                        result.duplicates += 1
-                        if env.seq <= confirmed.get(env.device, 0):
-                            result.resent_confirmed.add(env.device)
-                    else:
-                        result.conflicts.append((env.device, env.seq))
-                for device, seqs in above.items():
-                    start = confirmed.get(device, 0)
-                    seq = start
-                    while seq + 1 in seqs:
-                        seq += 1
-                        seqs.discard(seq)
-                    if seq > start:
-                        confirmed[device] = seq
-                        result.advanced[device] = seq
-                        self._db.execute(
-                            "INSERT INTO progress (device, confirmed_seq) VALUES (?, ?)"
-                            " ON CONFLICT (device)"
-                            " DO UPDATE SET confirmed_seq = excluded.confirmed_seq",
-                            (device, seq),
-                        )
-        except sqlite3.Error as exc:
-            raise StoreError(f"practice store write failed: {exc}") from None
-        self._above, self._confirmed = above, confirmed
         return result
+
+    def _contiguous_from(self, device: str, start: int) -> int:
+        """The end of the run of held seqs that starts right after ``start`` (two index
+        lookups on ``UNIQUE (device, seq)``, however long the run)."""
+        if (
+            self._db.execute(
+                "SELECT 1 FROM envelopes WHERE device = ? AND seq = ?", (device, start + 1)
+            ).fetchone()
+            is None
+        ):
+            return start
+        row = self._db.execute(
+            "SELECT min(e.seq) FROM envelopes e WHERE e.device = ? AND e.seq > ?"
+            " AND NOT EXISTS (SELECT 1 FROM envelopes n"
+            " WHERE n.device = e.device AND n.seq = e.seq + 1)",
+            (device, start),
+        ).fetchone()
+        return int(row[0])
 
     def _holds(self, envelope_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM envelopes WHERE id = ?", (envelope_id,)).fetchone()
         return row is not None
 
     def count_rejection(self, reason: str, n: int = 1) -> None:
-        with self._db:
+        with self._db.transaction():
             self._db.execute(
-                "INSERT INTO rejections (reason, count) VALUES (?, ?)"
-                " ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
+                "INSERT INTO rejections (reason, count) VALUES (?, ?) ON CONFLICT (reason)"
+                " DO UPDATE SET count = rejections.count + excluded.count",
                 (reason, n),
             )
 
     def rejections(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT reason, count FROM rejections").fetchall())
+        rows = self._db.execute("SELECT reason, count FROM rejections")
+        return {reason: int(count) for reason, count in rows}
 
     def record_report(self, device: str, kind: str, payload: dict[str, Any], at: str) -> None:
-        """Keep the latest status or telemetry of a device (what the console shows)."""
+        """Keep the latest status or telemetry of a device (what the console shows), and
+        every online/offline change in ``status_history`` (uptime in the reports). ``at`` is
+        when the bridge received it; a status carries the device's own time."""
         if kind not in ("status", "telemetry"):
             raise ValueError(kind)
         text = json.dumps(payload, sort_keys=True)
-        with self._db:
+        with self._db.transaction():
             self._db.execute(
                 f"INSERT INTO device_reports (device, {kind}, {kind}_at) VALUES (?, ?, ?)"  # noqa: S608 - kind is one of two names
                 f" ON CONFLICT (device) DO UPDATE SET {kind} = excluded.{kind},"
                 f" {kind}_at = excluded.{kind}_at",
                 (device, text, at),
             )
+            if kind == "status" and isinstance(payload.get("at"), str):
+                # A retained status comes again at every reconnect: the same row, kept once.
+                self._db.execute(
+                    "INSERT INTO status_history (device, state, at, received_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (device, str(payload.get("state")), payload["at"], at),
+                )
+
+    def status_history(
+        self, *, device: str | None = None, since: str | None = None, until: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every online/offline change the bridge saw (births and Last Wills), oldest first."""
+        query = "SELECT device, state, at, received_at FROM status_history WHERE 1 = 1"
+        params: list[str] = []
+        for clause, value in (("device = ?", device), ("at >= ?", since), ("at < ?", until)):
+            if value is not None:
+                query += f" AND {clause}"
+                params.append(value)
+        rows = self._db.execute(query + " ORDER BY at, device", params)
+        return [
+            dict(zip(("device", "state", "at", "received_at"), row, strict=True)) for row in rows
+        ]
 
     def reports(self) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -247,42 +242,25 @@ class PracticeStore:
         query = "SELECT device, count(*) FROM envelopes WHERE stream = 'alerts' GROUP BY device"
         return {device: int(count) for device, count in self._db.execute(query)}
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """Alerts from the units (urgent results, help requests, form actions), newest first.
+    def alerts(self, *, open_only: bool = False, site: str | None = None) -> list[dict[str, Any]]:
+        """Alerts from the units (urgent results, help requests, form actions), newest
+        first, with whether and when staff acknowledged and escalated them."""
+        return store_alerts.alerts(self._db, open_only=open_only, site=site)
 
-        What staff need to act: where, when, why; the reading itself stays in the
-        record. Acknowledging and escalating them is the practice side's next step.
-        """
-        query = (
-            "SELECT id, device, site, kind, at, body, received_at FROM envelopes "
-            "WHERE stream = 'alerts' ORDER BY at DESC"
-        )
-        found = []
-        for row in self._db.execute(query):
-            body = json.loads(row[5])
-            found.append(
-                {
-                    "id": row[0],
-                    "device": row[1],
-                    "site": row[2],
-                    "reason": row[3],
-                    "at": row[4],
-                    "received_at": row[6],
-                    "measure": body.get("measure"),
-                    "level": body.get("level"),
-                    "reading": body.get("reading"),
-                    # a form's action (PHQ-9 item 9): which form and action, never the answers
-                    "form": body.get("form"),
-                    "action": body.get("action"),
-                }
-            )
-        return found
+    def acknowledge_alert(self, alert_id: str, by: str, at: str | None = None) -> dict[str, Any]:
+        """Staff ``by`` saw alert ``alert_id``; the first acknowledgement stands."""
+        return store_alerts.acknowledge(self._db, alert_id, by, at)
+
+    def mark_escalated(self, alert_id: str, level: int, at: str) -> bool:
+        """Record escalation ``level`` of an open alert; False if it is acknowledged or
+        already at that level (another bridge or watcher escalated it first)."""
+        return store_alerts.mark_escalated(self._db, alert_id, level, at)
 
     def close(self) -> None:
         self._db.close()
 
 
-def open_readonly(path: Path) -> PracticeStore:
+def open_readonly(path: str | Path) -> PracticeStore:
     """Open an existing store (export, reports); a missing file is an error, not a new store."""
     if not Path(path).is_file():
         raise StoreError(f"practice store {path} not found (has the bridge run?)")
