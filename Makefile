@@ -7,9 +7,11 @@ STAMP       := $(VENV)/.installed
 PARTS       := protocol drivers agent fleet provisioning ui
 # Debian packages the tests and the demo need: the real broker and its clients; for the
 # patient UI a virtual display (xvfb, xauth) with Mesa's GL, HarfBuzz shaping through Pillow
-# (libraqm0), the Noto fonts for Urdu, Gurmukhi and Bengali, and espeak-ng to read aloud.
+# (libraqm0), the Noto fonts for Urdu, Gurmukhi and Bengali, and espeak-ng to read aloud;
+# for the practice dashboard's browser tests a headless Chromium and its WebDriver; and
+# PostgreSQL's server binaries (initdb, pg_ctl) for the PostgreSQL practice store's tests.
 APT_PACKAGES := mosquitto mosquitto-clients xvfb xauth libgl1-mesa-dri libraqm0 \
-                fonts-noto-core espeak-ng libmtdev1
+                fonts-noto-core espeak-ng libmtdev1 chromium chromium-driver postgresql
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test lint typecheck-tree bench catalogues clean
@@ -26,6 +28,8 @@ system-packages:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 	@# Debian starts a system-wide mosquitto on port 1883; we run our own per fleet.
+	@# Likewise Debian's postgresql starts a cluster on 5432; tests run their own
+	@# (tests/postgres_server.py: initdb in a temp folder, a free loopback port).
 	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { echo "mosquitto missing after apt-get"; exit 1; }
 
 $(STAMP): pyproject.toml
@@ -56,6 +60,7 @@ bench: setup
 	$(PY) bench/ui_latency.py
 	$(PY) bench/serial_latency.py
 	$(PY) bench/fleet_push.py
+	$(PY) bench/bridge_ingest.py
 
 # After adding or changing a text in ui/: rewrite the template, add new texts to every
 # catalogue (untranslated until a translator fills them; tests/ui/test_catalogues.py fails

@@ -62,6 +62,9 @@ class Session:
     alerts: int = 0
     sent: bool = False
     forms: int = 0  # forms submitted
+    # the patient gave their details for something sent (readings to record, a form):
+    # the reports' identified/anonymous split, never who
+    identified: bool = False
 
 
 class SessionDesk:
@@ -259,7 +262,7 @@ class SessionDesk:
         envelope = await self._commit(
             NewMessage("submissions", "readings_to_record", body, taken_at=datetime.now(UTC))
         )
-        session.sent = True
+        session.sent = session.identified = True
         self.counters["sent"] += 1
         return {"submission": envelope.id}
 
@@ -270,6 +273,7 @@ class SessionDesk:
             NewMessage("submissions", kind, body, taken_at=datetime.now(UTC))
         )
         session.forms += 1
+        session.identified |= "patient" in body
         self.counters["forms"] += 1
         log.info("form %s v%d submitted as %s", form.id, form.version, envelope.id)
         return {"submission": envelope.id, "scores": body["scores"], "bands": body["bands"]}
@@ -303,6 +307,7 @@ class SessionDesk:
             "alerts": session.alerts,
             "sent_to_record": session.sent,
             "forms_submitted": session.forms,
+            "identified": session.identified,
             "minutes": round((time.monotonic() - session.started) / 60, 1),
         }
         self._publish(api.Event("session_ended", {"session": session.id, "reason": reason}))

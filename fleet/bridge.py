@@ -15,6 +15,10 @@ loss). The filing thread takes them in batches and for each batch:
 
 The session is persistent, so what devices send while the bridge is down waits
 at the broker; what the broker loses, devices send again.
+
+Several instances can share the load (``--share GROUP --instance NAME``, MQTT v5 shared
+subscriptions, :mod:`~healthhub.fleet.bridge_sharing`). The ack an instance publishes is
+read from the store after its commit, so it covers what the other instances filed too.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from healthhub.fleet.bridge_sharing import Membership
 from healthhub.fleet.practice_client import connect, practice_client
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.fleet.store import Filed, PracticeStore
@@ -47,7 +52,7 @@ from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.protocol.keys import read_key
 from healthhub.protocol.measurements import parse_measurement
 from healthhub.protocol.sealed import Opener
-from healthhub.protocol.status import ack_payload, parse_status, parse_telemetry
+from healthhub.protocol.status import ack_payload, parse_ack, parse_status, parse_telemetry
 from healthhub.protocol.submissions import READINGS_TO_RECORD, check_form_submission
 
 log = logging.getLogger(__name__)
@@ -55,7 +60,6 @@ log = logging.getLogger(__name__)
 QUEUE_BOUND = 10_000
 REPORT_EVERY_S = 60.0
 BATCH_MAX = 2_000
-SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 class IdentityMismatch(ProtocolError):
@@ -79,6 +83,14 @@ class Report:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SeenAck:
+    """A device's retained ack as the broker holds it (shared instances watch them)."""
+
+    device: str
+    seq: int
+
+
 @dataclass
 class BridgeCounters:
     received: int = 0
@@ -86,6 +98,9 @@ class BridgeCounters:
     duplicates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     acks_published: int = 0
+    # Acks seen below the store's confirmed seq and published again (an instance's ack
+    # may reach the broker after a higher one from another instance).
+    acks_refreshed: int = 0
     batches: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -122,9 +137,12 @@ def rejection_reason(exc: ProtocolError) -> str:
 
 
 class Bridge:
-    def __init__(self, layout: FleetLayout, store: PracticeStore) -> None:
+    def __init__(
+        self, layout: FleetLayout, store: PracticeStore, membership: Membership | None = None
+    ) -> None:
         self.layout = layout
         self.store = store
+        self.membership = membership or Membership()
         self.registry = DeviceRegistry(layout)
         self.opener = Opener(read_key(layout.ingest_key))
         self.counters = BridgeCounters()
@@ -132,7 +150,7 @@ class Bridge:
         self._queue: queue.Queue[Incoming] = queue.Queue(QUEUE_BOUND)
         self._stop = threading.Event()
         self._client = practice_client(
-            layout, "bridge", client_id=topics.BRIDGE_IDENTITY, manual_ack=True
+            layout, "bridge", client_id=self.membership.client_id, manual_ack=True
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -151,7 +169,9 @@ class Bridge:
         if reason_code.is_failure:
             log.error("broker refused the bridge: %s", reason_code)
             return
-        client.subscribe([(topics.ALL_UP, 1), (topics.ALL_STATUS, 1), (topics.ALL_TELEMETRY, 0)])
+        if stale := self.membership.stale_subscriptions():
+            client.unsubscribe(stale)
+        client.subscribe(self.membership.subscriptions())
         # If the broker lost its retained acks, devices learn them again.
         for device, seq in self.store.confirmations().items():
             self._publish_ack(device, seq)
@@ -176,7 +196,7 @@ class Bridge:
     # -- filing thread -------------------------------------------------------
 
     def start(self) -> None:
-        connect(self._client, self.layout, persistent_session_s=SESSION_EXPIRY_S)
+        connect(self._client, self.layout, persistent_session_s=self.membership.session_s)
         self._client.loop_start()
 
     def stop(self) -> None:
@@ -190,6 +210,7 @@ class Bridge:
         """Counters and the intake queue's depth against its bound (logged periodically)."""
         return {
             **self.counters.to_json(),
+            **self.membership.describe(),
             "queue": {"depth": self._queue.qsize(), "bound": QUEUE_BOUND},
             "connected": self.connected.is_set(),
         }
@@ -218,10 +239,13 @@ class Bridge:
         self.counters.batches += 1
         received_at = now_utc()
         filed: list[Filed] = []
+        seen_acks: list[SeenAck] = []
         rejected: dict[str, int] = {}
         for message in batch:
             outcome = self._classify(message, received_at)
-            if isinstance(outcome, Filed):
+            if isinstance(outcome, SeenAck):
+                seen_acks.append(outcome)
+            elif isinstance(outcome, Filed):
                 filed.append(outcome)
                 if outcome.envelope.stream == "alerts":
                     _announce_alert(outcome)
@@ -244,11 +268,13 @@ class Bridge:
             self._client.ack(message.mid, message.qos)
         self.counters.stored += result.stored
         self.counters.duplicates += result.duplicates
-        for device in sorted(set(result.advanced) | result.resent_confirmed):
-            self._publish_ack(device, self.store.confirmed(device))
+        self._publish_acks(sorted(set(result.advanced) | result.resent_confirmed), seen_acks)
 
-    def _classify(self, message: Incoming, received_at: str) -> Filed | Report | ProtocolError:
-        """A filed envelope, a device report, or the error that rejects the message."""
+    def _classify(
+        self, message: Incoming, received_at: str
+    ) -> Filed | Report | SeenAck | ProtocolError:
+        """A filed envelope, a device report, a retained ack, or the error that rejects
+        the message."""
         try:
             device, rest = topics.parse_device_topic(message.topic)
             if rest.startswith("up/"):
@@ -257,6 +283,8 @@ class Bridge:
                 return Report(device, "status", parse_status(message.payload))
             if rest == "telemetry":
                 return Report(device, "telemetry", parse_telemetry(message.payload))
+            if rest == "ack":  # an empty payload: the retained ack was cleared
+                return SeenAck(device, parse_ack(message.payload) if message.payload else 0)
             raise ProtocolError(f"unexpected topic {message.topic}")
         except ProtocolError as exc:
             return exc
@@ -278,6 +306,24 @@ class Bridge:
         elif env.stream == "submissions" and env.kind != READINGS_TO_RECORD:
             check_form_submission(env.kind, body)
         return Filed(env, body, received_at)
+
+    def _publish_acks(self, devices: list[str], seen: list[SeenAck]) -> None:
+        """Publish the acks of ``devices``, and again every ack ``seen`` below the store's.
+
+        Each is read from the store now: another instance may have confirmed more than this
+        batch did. Two instances publish on two connections, so the broker may keep a lower
+        ack that arrived last; whoever sees it publishes the current one again."""
+        published = set(devices)
+        for device in devices:
+            self._publish_ack(device, self.store.confirmed(device))
+        for ack in seen:
+            if ack.device in published:
+                continue
+            current = self.store.confirmed(ack.device)
+            if ack.seq < current:
+                self.counters.acks_refreshed += 1
+                self._publish_ack(ack.device, current)
+                published.add(ack.device)
 
     def _publish_ack(self, device: str, seq: int) -> None:
         self._client.publish(topics.ack(device), ack_payload(seq), qos=1, retain=True)

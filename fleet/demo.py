@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -31,6 +32,7 @@ import yaml
 
 from healthhub.fleet import content_push
 from healthhub.fleet.console import ConsoleError, FleetWatcher
+from healthhub.fleet.staff_accounts import StaffAccounts
 from healthhub.protocol.config_layers import Scope
 from healthhub.protocol.errors import HealthHubError
 from healthhub.protocol.fleet_layout import FleetLayout
@@ -53,6 +55,8 @@ KIOSK_PARTS = [
 ]
 #: The kiosk's staff PIN in the demo only (hold the top-left corner for 3 s to open it).
 DEMO_STAFF_PIN = "2468"
+#: The dashboard's demo account (a fleet admin); its password is made for each run.
+DEMO_DASHBOARD_USER = "demo-admin"
 
 
 def _script(name: str) -> str:
@@ -96,6 +100,8 @@ class Practice:
         self.logs = root / "logs"
         self.interval_s = interval_s
         self.children: list[Child] = []
+        self.dashboard_port = _free_port()
+        self.dashboard_password = secrets.token_urlsafe(12)
 
     def provision(self) -> None:
         provision = _script("healthhub-provision")
@@ -137,6 +143,9 @@ class Practice:
             header = "".join(line for line in lines if line.startswith("#"))
             config_path.write_text(header + yaml.safe_dump(config, sort_keys=False))
         subprocess.run([provision, "broker", fleet], check=True, stdout=subprocess.DEVNULL)
+        StaffAccounts(self.fleet).add(
+            DEMO_DASHBOARD_USER, "fleet_admin", [], self.dashboard_password
+        )
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
@@ -154,6 +163,38 @@ class Practice:
         for device, _ in DEVICES:
             config = self.fleet.device_dir(device) / "device.yaml"
             self._spawn(device, [_script("healthhub-agent"), "--config", str(config)])
+        deadline = time.monotonic() + 15
+        while not self.store.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the dashboard reads the store the bridge makes
+        self._spawn(
+            "dashboard",
+            [_script("healthhub-fleet"), "serve", "--fleet", fleet, "--store", str(self.store),
+             "--port", str(self.dashboard_port)],
+        )  # fmt: skip
+
+    def practice_side(self) -> list[str]:
+        """What the practice makes of the run: the report, and the FHIR Bundles of what
+        patients asked to file (the simulated wall units' readings are anonymous)."""
+        fleet, store = [_script("healthhub-fleet")], str(self.store)
+        done = []
+        report = subprocess.run(
+            [*fleet, "report", "--store", store, "--out", str(self.root / "report.html"),
+             "--fleet", str(self.fleet.root)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if report.returncode == 0:
+            done.append(f"utilisation report: {self.root / 'report.html'} (and report.csv)")
+        fhir = subprocess.run(
+            [*fleet, "fhir", "--store", store, "--out", str(self.root / "fhir")],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if fhir.returncode == 0:
+            counts = json.loads(fhir.stdout)
+            done.append(
+                f"FHIR bundles: {self.root / 'fhir'} ({counts['bundles']} bundle(s); "
+                f"{counts['anonymous_readings']} anonymous readings counted, not filed)"
+            )
+        return done
 
     def kiosk_config(self) -> Path:
         return self.fleet.device_dir(DEVICES[0][0]) / "device.yaml"
@@ -287,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  healthhub-kiosk --config {practice.kiosk_config()} --windowed\n"
             "or headless: xvfb-run healthhub-kiosk --config ... --windowed"
         )
+    print(
+        f"practice dashboard: http://127.0.0.1:{practice.dashboard_port}/ "
+        f"(user {DEMO_DASHBOARD_USER}, password {practice.dashboard_password})"
+    )
     watcher = FleetWatcher(practice.fleet)
     try:
         watcher.start()
@@ -350,6 +395,8 @@ def _summary(practice: Practice, failed: list[str], root: Path) -> int:
         )
     if failed:
         print(f"  a process stopped unexpectedly: {', '.join(failed)}; logs in {practice.logs}")
+    for line in practice.practice_side():
+        print(f"  {line}")
     print(f"  fleet, store and logs kept in {root}")
     return 0 if ok else 1
 

@@ -109,6 +109,8 @@ def reading_observations(reading: dict[str, Any], patient: dict[str, str]) -> li
 
 
 def _answer(value: Any) -> list[dict[str, Any]]:
+    """FHIR answers of one question; none for an empty text (FHIR allows no empty strings,
+    and one would make a server refuse the whole transaction)."""
     if isinstance(value, bool):
         return [{"valueBoolean": value}]
     if isinstance(value, int):
@@ -116,8 +118,13 @@ def _answer(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, float):
         return [{"valueDecimal": value}]
     if isinstance(value, list):
-        return [{"valueString": item} for item in value]
-    return [{"valueString": str(value)}]
+        return [{"valueString": str(item)} for item in value if str(item).strip()]
+    return [{"valueString": str(value)}] if str(value).strip() else []
+
+
+def _item(question: str, value: Any) -> dict[str, Any]:
+    answers = _answer(value)
+    return {"linkId": question, "answer": answers} if answers else {"linkId": question}
 
 
 def form_resources(submission: dict[str, Any]) -> list[dict[str, Any]]:
@@ -135,10 +142,7 @@ def form_resources(submission: dict[str, Any]) -> list[dict[str, Any]]:
         "subject": patient,
         "source": patient,
         "authored": submission["at"],
-        "item": [
-            {"linkId": question, "answer": _answer(value)}
-            for question, value in body["answers"].items()
-        ],
+        "item": [_item(question, value) for question, value in body["answers"].items()],
     }
     found = [response]
     for score, value in body.get("scores", {}).items():

@@ -21,7 +21,14 @@ from typing import Any
 
 from healthhub.fleet import store_alerts
 from healthhub.fleet.store_alerts import AlertNotFound
-from healthhub.fleet.store_db import Database, StoreError, open_database
+from healthhub.fleet.store_db import (
+    Database,
+    StoreError,
+    describe,
+    open_database,
+    store_exists,
+    store_target,
+)
 from healthhub.fleet.store_schema import migrate
 from healthhub.protocol.envelope import Envelope
 
@@ -50,7 +57,8 @@ class FilingResult:
 
 class PracticeStore:
     def __init__(self, target: str | Path) -> None:
-        self.path = target if isinstance(target, Path) else Path(target)
+        # A SQLite file's Path, or a PostgreSQL URL as given (describe() prints it safely).
+        self.path = target if isinstance(target, Path) else store_target(target)
         self._db: Database = open_database(target)
         try:
             migrate(self._db)
@@ -247,6 +255,10 @@ class PracticeStore:
         first, with whether and when staff acknowledged and escalated them."""
         return store_alerts.alerts(self._db, open_only=open_only, site=site)
 
+    def alert(self, alert_id: str) -> dict[str, Any]:
+        """One alert, as :meth:`alerts` lists it; :class:`AlertNotFound` if there is none."""
+        return store_alerts.alert(self._db, alert_id)
+
     def acknowledge_alert(self, alert_id: str, by: str, at: str | None = None) -> dict[str, Any]:
         """Staff ``by`` saw alert ``alert_id``; the first acknowledgement stands."""
         return store_alerts.acknowledge(self._db, alert_id, by, at)
@@ -261,7 +273,8 @@ class PracticeStore:
 
 
 def open_readonly(path: str | Path) -> PracticeStore:
-    """Open an existing store (export, reports); a missing file is an error, not a new store."""
-    if not Path(path).is_file():
-        raise StoreError(f"practice store {path} not found (has the bridge run?)")
+    """Open an existing store (export, reports); a missing file, or a database without the
+    store's tables, is an error, not a new store."""
+    if not store_exists(path):
+        raise StoreError(f"practice store {describe(path)} not found (has the bridge run?)")
     return PracticeStore(path)

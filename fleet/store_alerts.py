@@ -44,6 +44,8 @@ def _alert(row: Any) -> dict[str, Any]:
         # a form's action (PHQ-9 item 9): which form and action, never the answers
         "form": body.get("form"),
         "action": body.get("action"),
+        # who the unit says is told, and who next (its pushed alert settings)
+        "route": body.get("route") if isinstance(body.get("route"), dict) else None,
         "acknowledged_at": row[7],
         "acknowledged_by": row[8],
         "escalated_at": row[9],

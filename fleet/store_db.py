@@ -1,13 +1,16 @@
-"""The database under the practice store: one small interface, SQLite behind it.
+"""The database under the practice store: one small interface, SQLite or PostgreSQL behind it.
 
 :class:`~healthhub.fleet.store.PracticeStore` speaks only this interface and a portable
 subset of SQL (``?`` placeholders, ``INSERT ... ON CONFLICT``, no ``INSERT OR IGNORE``,
-no ``executescript``), so another database can stand behind it with the same schema and
-migrations (:mod:`healthhub.fleet.store_schema`).
+no ``executescript``), so either database stands behind it with the same schema and
+migrations (:mod:`healthhub.fleet.store_schema`). A ``--store`` is a SQLite file path or a
+``postgresql://`` URL (:func:`open_database`); PostgreSQL is the PostgreSQL half
+(:mod:`healthhub.fleet.store_postgres`).
 
-A write is one :meth:`Database.transaction` that takes the write lock at its start
-(SQLite ``BEGIN IMMEDIATE``): what it reads inside (a device's confirmed seq, the seqs
-held) cannot change under it, so several bridge processes can file into one store.
+A write is one :meth:`Database.transaction` that takes the store's write lock at its start
+(SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction-level advisory lock): what it reads
+inside (a device's confirmed seq, the seqs held) cannot change under it, so several bridge
+processes can file into one store. Reads outside a transaction never wait for it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from healthhub.protocol.errors import HealthHubError
+
+#: What a ``--store`` URL starts with; anything else is a SQLite file path.
+URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class StoreError(HealthHubError):
@@ -92,6 +99,64 @@ class SqliteDatabase:
         self._db.close()
 
 
+def is_url(target: str | Path) -> TypeGuard[str]:
+    """Whether a ``--store`` value names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def store_target(value: str) -> str | Path:
+    """A ``--store`` value as given (argparse ``type=``): a URL stays a ``str`` (a ``Path``
+    would fold its ``//``), anything else is a SQLite file path."""
+    return value if is_url(value) else Path(value)
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to print: ``postgresql://user:***@host/db`` (and ``password=***``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a broken [IPv6] host: show none of it
+        return url.split("://", 1)[0] + "://(unreadable URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{hosts}" if has_password else f"{user}@{hosts}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*/:,")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def describe(target: str | Path) -> str:
+    """A store's name for messages and logs: a file path, or its URL without the password."""
+    return redact_url(target) if is_url(target) else str(target)
+
+
 def open_database(target: str | Path) -> Database:
-    """The database a ``--store`` names: a SQLite file path (a URL scheme comes later)."""
+    """The database a ``--store`` names: a ``postgresql://`` (or ``postgres://``) URL given as
+    a ``str``, or else a SQLite file path."""
+    if is_url(target):
+        from healthhub.fleet.store_postgres import PostgresDatabase
+
+        return PostgresDatabase(target)
+    if str(target).startswith(("postgresql:/", "postgres:/")):
+        # Path("postgresql://...") reads as a folder "postgresql:": never make that file.
+        raise StoreError(
+            f"practice store {describe(str(target).replace(':/', '://', 1))} was given as a "
+            "file path: pass a URL as a str (store_db.store_target)"
+        )
     return SqliteDatabase(Path(target))
+
+
+def store_exists(target: str | Path) -> bool:
+    """Whether ``target`` holds a practice store already: the SQLite file exists, or the
+    PostgreSQL database (which must exist) has the store's schema."""
+    if not is_url(target):
+        return Path(target).is_file()
+    db = open_database(target)
+    try:
+        row = db.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        return bool(row[0])
+    finally:
+        db.close()

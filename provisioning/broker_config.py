@@ -122,13 +122,16 @@ def render_acl(layout: FleetLayout) -> str:
     """The ACL: the bridge, the console and every enrolled device (``devices/*/device.yaml``)."""
     lines = _grants(
         topics.BRIDGE_IDENTITY,
-        "The bridge files what devices send and confirms it with the retained ack.",
+        "The bridge files what devices send and confirms it with the retained ack. Shared\n"
+        "# instances ($share/GROUP/...: mosquitto checks what it delivers against these\n"
+        "# topics) read the acks too, to publish again one another's late, lower acks.",
         reads=[
             topics.ALL_UP,
             topics.ALL_STATUS,
             topics.ALL_TELEMETRY,
             f"{ROOT}/devices/+/config/reported",
             f"{ROOT}/devices/+/cmd/res",
+            f"{ROOT}/devices/+/ack",
         ],
         writes=[f"{ROOT}/devices/+/ack"],
     )

@@ -148,12 +148,24 @@ def agent(
     )
 
 
-def bridge(fleet_root: Path, store: Path, log_dir: Path) -> Service:
-    return Service(
-        "bridge",
-        [script("healthhub-fleet"), "bridge", "--fleet", str(fleet_root), "--store", str(store)],
-        log_dir,
-    )
+def bridge(
+    fleet_root: Path,
+    store: Path,
+    log_dir: Path,
+    *,
+    share: str | None = None,
+    instance: str | None = None,
+    options: tuple[str, ...] = (),
+) -> Service:
+    """The bridge; with ``share`` one instance of a shared group (its log is
+    ``bridge-INSTANCE.log``); ``options`` are more command-line options."""
+    argv = [script("healthhub-fleet"), "bridge", "--fleet", str(fleet_root), "--store", str(store)]
+    if share is not None:
+        argv += ["--share", share]
+    if instance is not None:
+        argv += ["--instance", instance]
+    name = "bridge" if instance is None else f"bridge-{instance}"
+    return Service(name, [*argv, *options], log_dir)
 
 
 def agent_status(config: Path) -> dict[str, Any]:

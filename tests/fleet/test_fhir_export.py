@@ -85,7 +85,8 @@ def filed(tmp_path: Path) -> tuple[PracticeStore, dict[str, str]]:
     ids["details"] = f.file(
         "submissions", "change_of_details",
         {**form, "form": "change-of-details", "purpose": "change_of_details",
-         "answers": {"details": ["address"], "postcode": "SW1A 2AA", "texts_ok": True},
+         "answers": {"details": ["address"], "postcode": "SW1A 2AA", "texts_ok": True,
+                     "email": ""},
          "scores": {}, "patient": PATIENT},
         9,
     )  # fmt: skip
@@ -182,9 +183,12 @@ def test_forms_become_responses_scores_and_a_task_for_staff(
     task = found[f"{ids['details']}-task"]
     assert (task["status"], task["intent"]) == ("requested", "order")
     assert task["focus"] == {"reference": f"QuestionnaireResponse/{ids['details']}"}
-    details = {i["linkId"]: i["answer"] for i in found[ids["details"]]["item"]}
+    details = {i["linkId"]: i.get("answer") for i in found[ids["details"]]["item"]}
     assert details["texts_ok"] == [{"valueBoolean": True}]
     assert details["postcode"] == [{"valueString": "SW1A 2AA"}]
+    # FHIR has no empty strings: a question left empty is an item with no answer
+    (email,) = [i for i in found[ids["details"]]["item"] if i["linkId"] == "email"]
+    assert email == {"linkId": "email"}
 
 
 def test_the_console_writes_bundles_and_says_what_it_left_out(

@@ -1,4 +1,7 @@
-"""The practice store: each envelope once, confirmation only of a contiguous prefix."""
+"""The practice store: each envelope once, confirmation only of a contiguous prefix.
+
+Each test runs on SQLite and on PostgreSQL (the ``store_target`` fixture).
+"""
 
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ def filed(seq: int, device: str = "wall-1", id_: str | None = None) -> Filed:
     return Filed(env, BODY, "2026-11-23T10:01:00.000Z")
 
 
-def test_confirms_only_contiguous_prefix(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_confirms_only_contiguous_prefix(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     result = store.file([filed(1), filed(2), filed(4), filed(5)])
     assert result.stored == 4
     assert result.advanced == {"wall-1": 2}
@@ -35,8 +38,8 @@ def test_confirms_only_contiguous_prefix(tmp_path: Path) -> None:
     assert result.advanced == {"wall-1": 5}
 
 
-def test_resend_is_not_a_duplicate_row(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_resend_is_not_a_duplicate_row(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     first = filed(1)
     store.file([first, filed(2)])
     result = store.file([first])
@@ -45,16 +48,16 @@ def test_resend_is_not_a_duplicate_row(tmp_path: Path) -> None:
     assert store.count("readings") == 2
 
 
-def test_same_seq_with_another_id_is_a_conflict_not_filed(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_same_seq_with_another_id_is_a_conflict_not_filed(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     store.file([filed(1)])
     result = store.file([filed(1)])  # a new id for seq 1
     assert result.conflicts == [("wall-1", 1)]
     assert store.count() == 1
 
 
-def test_progress_and_gaps_survive_restart(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite"
+def test_progress_and_gaps_survive_restart(store_target: str | Path) -> None:
+    path = store_target
     store = PracticeStore(path)
     store.file([filed(1), filed(3), filed(1, device="kiosk-1")])
     store.close()
@@ -63,8 +66,8 @@ def test_progress_and_gaps_survive_restart(tmp_path: Path) -> None:
     assert store.file([filed(2)]).advanced == {"wall-1": 3}
 
 
-def test_export_shape(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_export_shape(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     item = filed(1)
     store.file([item])
     (row,) = store.readings()
@@ -80,8 +83,8 @@ def test_export_shape(tmp_path: Path) -> None:
     assert list(store.readings(since="2027-01-01T00:00:00Z")) == []
 
 
-def test_alert_counts_per_device_match_the_alerts_listed(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_alert_counts_per_device_match_the_alerts_listed(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
 
     def alert(seq: int, device: str) -> Filed:
         item = filed(seq, device)

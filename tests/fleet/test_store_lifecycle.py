@@ -1,4 +1,7 @@
-"""The store's schema migrations, several writers at once, alerts' life, devices' history."""
+"""The store's schema migrations, several writers at once, alerts' life, devices' history.
+
+All but the unnumbered (SQLite-only) store run on SQLite and on PostgreSQL (``store_target``).
+"""
 
 from __future__ import annotations
 
@@ -59,13 +62,15 @@ def test_an_unnumbered_store_is_migrated_and_keeps_its_data(tmp_path: Path) -> N
     assert [r[0] for r in rows] == list(range(1, LATEST + 1))
 
 
-def test_a_store_newer_than_the_software_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "new.sqlite"
-    PracticeStore(path).close()
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO schema_version VALUES (?, 'from the future', 'x')", (LATEST + 1,))
+def test_a_store_newer_than_the_software_is_refused(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
+    with store._db.transaction():  # as a newer healthhub would have left it
+        store._db.execute(
+            "INSERT INTO schema_version VALUES (?, 'from the future', 'x')", (LATEST + 1,)
+        )
+    store.close()
     with pytest.raises(StoreError, match="newer than this software"):
-        PracticeStore(path)
+        PracticeStore(store_target)
 
 
 WRITER = textwrap.dedent(
@@ -91,11 +96,13 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_writers_interleaving_one_device_confirm_the_whole_prefix(tmp_path: Path) -> None:
+def test_two_writers_interleaving_one_device_confirm_the_whole_prefix(
+    store_target: str | Path,
+) -> None:
     """Two bridges (two processes) each get half of every device's messages, as a shared
     subscription hands them out: neither holds the other's seqs in memory, yet the
     confirmed seq reaches the end, since it is worked out in the database."""
-    path, n = tmp_path / "shared.sqlite", 200
+    path, n = store_target, 200
     PracticeStore(path).close()
     writers = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(parity), str(n)])
@@ -107,8 +114,8 @@ def test_two_writers_interleaving_one_device_confirm_the_whole_prefix(tmp_path: 
     assert store.count("readings") == 3 * n
 
 
-def test_an_alert_is_acknowledged_once_and_the_first_stands(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_an_alert_is_acknowledged_once_and_the_first_stands(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     first, second = alert(1), alert(2, minute=1)
     store.file([first, second])
     assert [a["id"] for a in store.alerts(open_only=True)] == [
@@ -129,16 +136,16 @@ def test_an_alert_is_acknowledged_once_and_the_first_stands(tmp_path: Path) -> N
         store.acknowledge_alert(second.envelope.id, "bad\nname")
 
 
-def test_readings_are_not_alerts_to_acknowledge(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_readings_are_not_alerts_to_acknowledge(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     env = Envelope("r1", "wall-1", "practice-a", 1, "readings", "heart_rate", "t", {})
     store.file([Filed(env, {"components": []}, "t")])
     with pytest.raises(AlertNotFound):
         store.acknowledge_alert("r1", "dr.jones")
 
 
-def test_escalation_goes_up_once_per_level_and_only_while_open(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_escalation_goes_up_once_per_level_and_only_while_open(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     item = alert(1)
     store.file([item])
     alert_id = item.envelope.id
@@ -152,15 +159,15 @@ def test_escalation_goes_up_once_per_level_and_only_while_open(tmp_path: Path) -
     assert shown["acknowledged_by"] == "dr.jones"
 
 
-def test_alerts_of_one_site(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_alerts_of_one_site(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     store.file([alert(1), alert(1, device="kiosk-9", site="practice-b")])
     assert {a["site"] for a in store.alerts(site="practice-b")} == {"practice-b"}
     assert len(store.alerts()) == 2
 
 
-def test_status_history_keeps_each_change_once(tmp_path: Path) -> None:
-    store = PracticeStore(tmp_path / "store.sqlite")
+def test_status_history_keeps_each_change_once(store_target: str | Path) -> None:
+    store = PracticeStore(store_target)
     online = {"state": "online", "device": "wall-1", "at": "2026-11-23T08:00:00.000Z"}
     offline = {"state": "offline", "device": "wall-1", "at": "2026-11-23T09:30:00.000Z"}
     store.record_report("wall-1", "status", online, "2026-11-23T08:00:01.000Z")

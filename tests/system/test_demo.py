@@ -29,3 +29,7 @@ def test_demo_runs_a_practice_and_files_every_reading(tmp_path: Path) -> None:
     assert "online" in out  # live progress was shown
     assert "starter content pushed to demo-practice (version 1)" in out
     assert (tmp_path / "demo" / "practice-store.sqlite").exists()
+    assert "practice dashboard: http://127.0.0.1:" in out  # it ran the whole time (not dead)
+    assert (tmp_path / "demo" / "report.html").exists()
+    assert (tmp_path / "demo" / "report.csv").exists()
+    assert "anonymous readings counted, not filed" in out

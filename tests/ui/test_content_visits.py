@@ -146,6 +146,7 @@ def test_phq9_item_9_signposts_crisis_at_once_alerts_staff_and_still_sends() -> 
     (usage,) = agent.sent("usage")
     assert usage.body["forms"] == [{"form": "phq-9", "outcome": "completed", "page": ""}]
     assert usage.body["forms_submitted"] == 1
+    assert usage.body["identified"] is False  # a PHQ-9 sent without the patient's details
     assert "signpost" in usage.body["screens"]
     assert usage.body["tiles"] == ["questionnaires"]
 
@@ -218,7 +219,9 @@ def test_change_of_details_needs_the_patient_and_carries_only_what_was_shown() -
     assert submission.body["answers"]["postcode"] == "SW1A 2AA"
     assert "email_address" not in submission.body["answers"]
     run(journey.end("finished"))
-    forms = agent.sent("usage")[0].body["forms"]
+    (usage,) = agent.sent("usage")
+    assert usage.body["identified"] is True  # counted as identified, never who
+    forms = usage.body["forms"]
     assert forms[0] == {"form": "change-of-details", "outcome": "abandoned", "page": "what"}
     assert forms[-1]["outcome"] == "completed"
 

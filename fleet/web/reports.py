@@ -1,0 +1,114 @@
+"""The reports page: the utilisation report of :mod:`healthhub.fleet.report`, for a period
+and the sites the account may see, embedded in the page.
+
+The report is its own HTML document (its own styles), served at ``/reports/view`` with a
+content security policy of its own: no script at all, a sandbox, framed only by the
+dashboard. If the report module is not installed the page says so and nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Blueprint, abort, make_response, render_template, request
+from werkzeug.wrappers import Response
+
+from healthhub.fleet.web.auth import allowed
+from healthhub.fleet.web.context import dashboard
+from healthhub.fleet.web.guard import login_required
+from healthhub.fleet.web.views import me
+from healthhub.protocol.errors import HealthHubError
+
+log = logging.getLogger("healthhub.fleet.web")
+blueprint = Blueprint("reports", __name__)
+
+MAX_DAYS = 366
+REPORT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'; sandbox"
+)
+
+
+def report_renderer() -> Callable[..., str] | None:
+    """``healthhub.fleet.report.render_html``, or None only if that module is missing."""
+    try:
+        module = importlib.import_module("healthhub.fleet.report")
+    except ModuleNotFoundError as exc:
+        if exc.name == "healthhub.fleet.report":
+            return None
+        raise  # the report is there but broken: that is an error, not "not available"
+    render: Callable[..., str] = module.render_html
+    return render
+
+
+def _period(args: Any) -> tuple[date, date]:
+    today = date.today()
+    try:
+        start = date.fromisoformat(args.get("start") or (today - timedelta(days=29)).isoformat())
+        end = date.fromisoformat(args.get("end") or today.isoformat())
+    except ValueError:
+        abort(400, "Dates must be written as YYYY-MM-DD.")
+    if end < start:
+        abort(400, "The period ends before it starts.")
+    if (end - start).days >= MAX_DAYS:
+        abort(400, f"A report covers at most {MAX_DAYS} days.")
+    return start, end
+
+
+def _choosable_sites() -> list[str]:
+    account = me()
+    if account.role == "fleet_admin":
+        return sorted(set(dashboard().registry.devices().values()))
+    return list(account.sites)
+
+
+def _sites(chosen: str) -> set[str] | None:
+    """The sites to report: the one chosen (if allowed), else all of the account's."""
+    account = me()
+    if chosen:
+        if not allowed(account, "view", chosen):
+            abort(404)
+        return {chosen}
+    return None if account.role == "fleet_admin" else set(account.sites)
+
+
+@blueprint.get("/reports")
+@login_required
+def reports() -> str:
+    start, end = _period(request.args)
+    site = request.args.get("site", "")
+    _sites(site)  # refuses a site the account may not see
+    return render_template(
+        "reports.html",
+        available=report_renderer() is not None,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        site=site,
+        sites=_choosable_sites(),
+        page="reports",
+    )
+
+
+@blueprint.get("/reports/view")
+@login_required
+def report_view() -> Response:
+    render = report_renderer()
+    if render is None:
+        abort(404, "Reports are not available: the report module is not installed.")
+    start, end = _period(request.args)
+    sites = _sites(request.args.get("site", ""))
+    state = dashboard()
+    try:
+        with state.store.use() as store:
+            html = render(store, state.registry, start=start, end=end, sites=sites)
+    except HealthHubError as exc:
+        abort(400, str(exc))
+    response = make_response(html)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Content-Security-Policy"] = REPORT_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
