@@ -50,11 +50,7 @@ def alerts_command(args: argparse.Namespace) -> int:
         return 2
     if args.watch:
         return watch(args)
-    store = open_readonly(args.store)
-    try:
-        found = store.alerts(open_only=args.open, site=args.site)
-    finally:
-        store.close()
+    found = listed(args)
     if args.json:
         print(json.dumps(found, indent=2))
     else:
@@ -82,14 +78,19 @@ def acknowledge(args: argparse.Namespace) -> int:
     return 0
 
 
+def listed(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The alerts ``--open`` and ``--site`` ask for, the store opened for this look only."""
+    store = open_readonly(args.store)
+    try:
+        return store.alerts(open_only=args.open, site=args.site)
+    finally:
+        store.close()
+
+
 def watch(args: argparse.Namespace) -> int:
     try:
         while True:
-            store = open_readonly(args.store)
-            try:
-                found = store.alerts(open_only=args.open, site=args.site)
-            finally:
-                store.close()
+            found = listed(args)
             if args.json:
                 print(json.dumps(found, sort_keys=True), flush=True)
             else:

@@ -189,7 +189,7 @@ def taken(config: Path) -> int:
 
 def filed(store: Path, device: str) -> list[tuple[int, str]]:
     """(seq, id) of every reading the practice store holds for ``device``, in seq order."""
-    return _query(
+    return rows(
         store,
         "SELECT seq, id FROM envelopes WHERE device = ? AND stream = 'readings' ORDER BY seq",
         (device,),
@@ -197,15 +197,16 @@ def filed(store: Path, device: str) -> list[tuple[int, str]]:
 
 
 def rejections(store: Path) -> dict[str, int]:
-    return dict(_query(store, "SELECT reason, count FROM rejections"))
+    return dict(rows(store, "SELECT reason, count FROM rejections"))
 
 
-def _query(store: Path, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    """Rows from the practice store, read-only; none while the bridge is still creating it
-    (the file exists a moment before its tables do)."""
-    if not store.exists():
+def rows(database: Path, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    """Rows of a SQLite database another process writes (the practice store, an outbox),
+    read-only; none while it is still being created (the file exists a moment before its
+    tables do)."""
+    if not database.exists():
         return []
-    with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         db.execute("PRAGMA busy_timeout = 5000")
         try:
             return db.execute(sql, args).fetchall()

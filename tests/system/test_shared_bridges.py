@@ -16,8 +16,6 @@ to its last seq, and the retained acks end at the last seqs. Two ways:
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from mqtt_clients import subscribe
 from paho.mqtt.enums import CallbackAPIVersion
-from processes import Enrol, Service, agent, bridge, configure, rejections, wait_until
+from processes import Enrol, Service, agent, bridge, configure, rejections, rows, wait_until
 
 from healthhub.protocol import topics
 from healthhub.protocol.fleet_layout import FleetLayout, load_manifest
@@ -61,20 +59,6 @@ def outbox(config: Path) -> Outbox | None:
 def taken(config: Path) -> int:
     stats = outbox(config)
     return 0 if stats is None else stats.last_seq
-
-
-def rows(database: Path, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    """Rows of a SQLite database another process writes (none before its tables exist)."""
-    if not database.exists():
-        return []
-    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-        db.execute("PRAGMA busy_timeout = 5000")
-        try:
-            return db.execute(sql, args).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise
 
 
 def reports(service: Service, since: int = 0) -> list[dict[str, Any]]:
