@@ -39,8 +39,8 @@ from healthhub.fleet.bridge_sharing import Membership
 from healthhub.fleet.practice_client import connect, practice_client
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.fleet.store import Filed, PracticeStore
+from healthhub.protocol import canonical, topics
 from healthhub.protocol import envelope as wire
-from healthhub.protocol import topics
 from healthhub.protocol.clock import now_utc
 from healthhub.protocol.errors import (
     InvalidMeasurement,
@@ -283,6 +283,9 @@ class Bridge:
                 return Report(device, "status", parse_status(message.payload))
             if rest == "telemetry":
                 return Report(device, "telemetry", parse_telemetry(message.payload))
+            if rest in ("config/reported", "content/reported"):  # the layers it holds
+                kind = rest.split("/")[0]
+                return Report(device, kind, canonical.loads_object(message.payload, what=rest))
             if rest == "ack":  # an empty payload: the retained ack was cleared
                 return SeenAck(device, parse_ack(message.payload) if message.payload else 0)
             raise ProtocolError(f"unexpected topic {message.topic}")

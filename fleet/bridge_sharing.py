@@ -94,14 +94,17 @@ class Membership:
 
     def subscriptions(self) -> list[tuple[str, int]]:
         """Topic filters and QoS to subscribe to at every connect."""
-        if not self.shared:
-            return [(topics.ALL_UP, 1), (topics.ALL_STATUS, 1), (topics.ALL_TELEMETRY, 0)]
-        return [
-            (f"$share/{self.share}/{topics.ALL_UP}", 1),
+        # what each device last reported (status, telemetry, the config and content it
+        # holds) goes to every instance: each keeps the latest, in the broker's order
+        reports = [
             (topics.ALL_STATUS, 1),
             (topics.ALL_TELEMETRY, 0),
-            (ALL_ACKS, 0),
+            (topics.ALL_CONFIG_REPORTED, 1),
+            (topics.ALL_CONTENT_REPORTED, 1),
         ]
+        if not self.shared:
+            return [(topics.ALL_UP, 1), *reports]
+        return [(f"$share/{self.share}/{topics.ALL_UP}", 1), *reports, (ALL_ACKS, 0)]
 
     def stale_subscriptions(self) -> list[str]:
         """Filters a persistent session may hold from an earlier unshared run under this

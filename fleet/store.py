@@ -32,6 +32,10 @@ from healthhub.fleet.store_db import (
 from healthhub.fleet.store_schema import migrate
 from healthhub.protocol.envelope import Envelope
 
+#: What the bridge keeps the latest of per device: its retained status (birth or Last Will),
+#: telemetry, and the configuration and content layers it reported holding.
+REPORT_KINDS = ("status", "telemetry", "config", "content")
+
 __all__ = ["AlertNotFound", "Filed", "FilingResult", "PracticeStore", "StoreError"]
 
 
@@ -154,15 +158,16 @@ class PracticeStore:
         return {reason: int(count) for reason, count in rows}
 
     def record_report(self, device: str, kind: str, payload: dict[str, Any], at: str) -> None:
-        """Keep the latest status or telemetry of a device (what the console shows), and
-        every online/offline change in ``status_history`` (uptime in the reports). ``at`` is
-        when the bridge received it; a status carries the device's own time."""
-        if kind not in ("status", "telemetry"):
+        """Keep the latest status, telemetry, and configuration and content report of a
+        device (what the console and the dashboard show), and every online/offline change in
+        ``status_history`` (uptime in the reports). ``at`` is when the bridge received it; a
+        status carries the device's own time."""
+        if kind not in REPORT_KINDS:
             raise ValueError(kind)
         text = json.dumps(payload, sort_keys=True)
         with self._db.transaction():
             self._db.execute(
-                f"INSERT INTO device_reports (device, {kind}, {kind}_at) VALUES (?, ?, ?)"  # noqa: S608 - kind is one of two names
+                f"INSERT INTO device_reports (device, {kind}, {kind}_at) VALUES (?, ?, ?)"  # noqa: S608 - kind is one of REPORT_KINDS
                 f" ON CONFLICT (device) DO UPDATE SET {kind} = excluded.{kind},"
                 f" {kind}_at = excluded.{kind}_at",
                 (device, text, at),
@@ -191,13 +196,13 @@ class PracticeStore:
         ]
 
     def reports(self) -> dict[str, dict[str, Any]]:
+        """device -> {kind: the latest report of that kind, or None} for :data:`REPORT_KINDS`."""
         found: dict[str, dict[str, Any]] = {}
-        for device, status, telemetry in self._db.execute(
-            "SELECT device, status, telemetry FROM device_reports"
-        ):
+        query = f"SELECT device, {', '.join(REPORT_KINDS)} FROM device_reports"  # noqa: S608 - fixed names
+        for device, *texts in self._db.execute(query):
             found[device] = {
-                "status": json.loads(status) if status else None,
-                "telemetry": json.loads(telemetry) if telemetry else None,
+                kind: json.loads(text) if text else None
+                for kind, text in zip(REPORT_KINDS, texts, strict=True)
             }
         return found
 

@@ -81,6 +81,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS status_history_at ON status_history (at)",
         ),
     ),
+    Migration(
+        3,
+        "the configuration and content versions each device last reported",
+        (
+            "ALTER TABLE device_reports ADD COLUMN config TEXT",
+            "ALTER TABLE device_reports ADD COLUMN config_at TEXT",
+            "ALTER TABLE device_reports ADD COLUMN content TEXT",
+            "ALTER TABLE device_reports ADD COLUMN content_at TEXT",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -110,6 +110,8 @@ CONTENT_BLOBS = f"{ROOT}/content/blobs/#"
 ALL_UP = f"{ROOT}/devices/+/up/#"
 ALL_STATUS = f"{ROOT}/devices/+/status"
 ALL_TELEMETRY = f"{ROOT}/devices/+/telemetry"
+ALL_CONFIG_REPORTED = f"{ROOT}/devices/+/config/reported"
+ALL_CONTENT_REPORTED = f"{ROOT}/devices/+/content/reported"
 
 
 def parse_device_topic(topic: str) -> tuple[str, str]:

@@ -3,9 +3,10 @@
 Built from the practice store's latest retained status and telemetry per device
 (``PracticeStore.reports()``), not from the broker, so the dashboard needs no broker
 credentials. The common fields (state, outbox, link, last command) come from the console's
-:func:`~healthhub.fleet.console.rows`; the dashboard adds peripherals and versions. Config
-versions are not here: a device reports them on the retained ``config/reported`` topic,
-which the bridge does not keep (``healthhub-fleet status`` and ``config show`` read it).
+:func:`~healthhub.fleet.console.rows`; the dashboard adds peripherals and versions: the
+configuration and content layers each device last reported holding (its retained
+``config/reported`` and ``content/reported``, kept by the bridge), else the content layers
+in its telemetry.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def device_rows(
         row["agent_version"] = telemetry.get("version") or (telemetry.get("versions") or {}).get(
             "healthhub"
         )
-        row["content"] = _layers((telemetry.get("content") or {}).get("layers"))
+        report = reports.get(row["device"]) or {}
+        row["config"] = _layers((report.get("config") or {}).get("layers"))
+        content = report.get("content") or telemetry.get("content") or {}
+        row["content"] = _layers(content.get("layers"))
         row["peripherals"] = _peripherals(telemetry.get("peripherals"))
     return found
 

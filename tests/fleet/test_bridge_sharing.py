@@ -35,6 +35,8 @@ def test_a_single_bridge_keeps_its_client_id_subscriptions_and_week_long_session
         (topics.ALL_UP, 1),
         (topics.ALL_STATUS, 1),
         (topics.ALL_TELEMETRY, 0),
+        (topics.ALL_CONFIG_REPORTED, 1),
+        (topics.ALL_CONTENT_REPORTED, 1),
     ]
     assert alone.stale_subscriptions() == []
 
@@ -47,6 +49,8 @@ def test_a_shared_instance_shares_only_the_data_and_watches_the_acks() -> None:
         (f"$share/ingest/{topics.ALL_UP}", 1),
         (topics.ALL_STATUS, 1),  # every instance: the latest status is the last write
         (topics.ALL_TELEMETRY, 0),
+        (topics.ALL_CONFIG_REPORTED, 1),
+        (topics.ALL_CONTENT_REPORTED, 1),
         (f"{topics.ROOT}/devices/+/ack", 0),
     ]
     assert member.stale_subscriptions() == [topics.ALL_UP]

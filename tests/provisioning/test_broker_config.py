@@ -87,6 +87,7 @@ def test_acl_for_two_devices_on_two_sites(made: FleetLayout) -> None:
             ("read", "healthhub/v1/devices/+/status"),
             ("read", "healthhub/v1/devices/+/telemetry"),
             ("read", "healthhub/v1/devices/+/config/reported"),
+            ("read", "healthhub/v1/devices/+/content/reported"),
             ("read", "healthhub/v1/devices/+/cmd/res"),
             ("read", "healthhub/v1/devices/+/ack"),
             ("write", "healthhub/v1/devices/+/ack"),

@@ -20,6 +20,7 @@ from processes import (
     bridge,
     configure,
     filed,
+    rows,
     run_cli,
     taken,
     wait_until,
@@ -66,6 +67,13 @@ def test_readings_are_filed_once_and_leave_the_outbox(
     the_agent = agent(config, tmp_path).start()
     try:
         wait_until(lambda: len(filed(store, "wall-1")) >= 60, 60, "60 readings filed")
+        # what the dashboard shows: the layers the unit reported holding, kept by the bridge
+        kept = wait_until(
+            lambda: rows(store, "SELECT config, content FROM device_reports WHERE device = ?"
+                         " AND config IS NOT NULL AND content IS NOT NULL", ("wall-1",)),
+            30, "the unit's config and content reports kept",
+        )  # fmt: skip
+        assert all(isinstance(json.loads(text)["layers"], dict) for text in kept[0])
         status = agent_status(config)
         assert status["link"]["state"] == "connected"
         assert status["last_seq_confirmed"] > 0

@@ -96,6 +96,8 @@ def make_practice(fleet: FleetLayout, enrol: Enrol, store_path: Path) -> Practic
             "kiosk-a1", "telemetry", telemetry("kiosk-a1", "practice-a", day + "10:30:00.000Z", 3),
             day + "10:30:01.000Z",
         )  # fmt: skip
+        layers = {"fleet": {"held": 7, "state": "applied"}, "site": {"held": 3, "state": "applied"}}
+        store.record_report("kiosk-a1", "config", {"layers": layers}, day + "10:30:02.000Z")
         store.record_report(
             "kiosk-b1", "telemetry", telemetry("kiosk-b1", "practice-b", day + "10:31:00.000Z", 0),
             day + "10:31:01.000Z",

@@ -297,6 +297,7 @@ def test_status_shows_what_the_bridge_last_saw(as_user: Callable[[str], FlaskCli
     assert "3 waiting" in kiosk
     assert "oldest 42 s" in kiosk
     assert "agent 0.1.0" in kiosk
+    assert "config 7/3/-" in kiosk  # the layers it reported holding, kept by the bridge
     assert "content 4/2/-" in kiosk
     assert "bp: " in kiosk
     assert "battery 80%" in kiosk
