@@ -58,13 +58,22 @@ class Escalation:
 Notifier = Callable[[Escalation], None]
 
 
+def _groups(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(g for g in value if isinstance(g, str) and g)
+
+
 def _route(alert: dict[str, Any]) -> tuple[float, tuple[str, ...]]:
-    route = alert.get("route") or {}
+    """How long the alert may wait and who is told next; the defaults for whatever an
+    older or faulty unit sent that is not a route (never an error: escalation must go on)."""
+    route = alert.get("route")
+    route = route if isinstance(route, dict) else {}
     after = route.get("escalate_after_s", DEFAULT_AFTER_S)
-    if isinstance(after, bool) or not isinstance(after, (int, float)) or after <= 0:
+    if isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 < after < 1e9:
         after = DEFAULT_AFTER_S
-    groups = route.get("escalate_to") or route.get("notify") or ["reception"]
-    return float(after), tuple(str(g) for g in groups if isinstance(g, str))
+    groups = _groups(route.get("escalate_to")) or _groups(route.get("notify")) or ("reception",)
+    return float(after), groups
 
 
 def level_due(alert: dict[str, Any], now: datetime) -> int:
@@ -86,7 +95,7 @@ def escalate_due(
     moment_text = now or now_utc()
     moment = parse_utc(moment_text, field="now")
     made = []
-    for alert in store.alerts(open_only=True):
+    for alert in store.alerts(open_only=True, below_level=MAX_LEVEL):
         level = level_due(alert, moment)
         if level <= alert["escalations"]:
             continue
@@ -174,12 +183,15 @@ class EscalationLoop:
         self._thread.join(timeout=self.every_s + NOTIFY_TIMEOUT_S)
 
     def _run(self) -> None:
-        store = PracticeStore(self.store_target)
-        try:
-            while not self._stop.wait(self.every_s):
-                try:
-                    self.escalated += len(escalate_due(store, self.notify))
-                except HealthHubError as exc:  # a busy or lost database: try again next time
-                    log.error("alert escalation check failed: %s", exc)
-        finally:
+        store: PracticeStore | None = None
+        while not self._stop.wait(self.every_s):
+            try:
+                if store is None:
+                    store = PracticeStore(self.store_target)
+                self.escalated += len(escalate_due(store, self.notify))
+            except HealthHubError as exc:  # a busy or lost database: try again next time
+                log.error("alert escalation check failed: %s", exc)
+            except Exception:  # a defect must not end escalation for the whole practice
+                log.exception("alert escalation check failed")
+        if store is not None:
             store.close()

@@ -149,6 +149,7 @@ class Bridge:
         self.connected = threading.Event()
         self._queue: queue.Queue[Incoming] = queue.Queue(QUEUE_BOUND)
         self._stop = threading.Event()
+        self._republish = threading.Event()  # set at each connect
         self._client = practice_client(
             layout, "bridge", client_id=self.membership.client_id, manual_ack=True
         )
@@ -172,11 +173,12 @@ class Bridge:
         if stale := self.membership.stale_subscriptions():
             client.unsubscribe(stale)
         client.subscribe(self.membership.subscriptions())
-        # If the broker lost its retained acks, devices learn them again.
-        for device, seq in self.store.confirmations().items():
-            self._publish_ack(device, seq)
+        # If the broker lost its retained acks, devices learn them again: from the filing
+        # thread, which alone uses the store's connection (read here, on paho's thread, it
+        # could see a batch not yet committed).
+        self._republish.set()
         self.connected.set()
-        log.info("bridge connected; %d device(s) confirmed so far", len(self.store.confirmations()))
+        log.info("bridge connected")
 
     def _on_disconnect(
         self,
@@ -219,6 +221,9 @@ class Bridge:
         """File batches until :meth:`stop`; log :meth:`report` every ``report_every_s``."""
         next_report = time.monotonic() + report_every_s
         while not self._stop.is_set():
+            if self._republish.is_set():
+                self._republish.clear()
+                self.republish_acks()
             if time.monotonic() >= next_report:
                 next_report = time.monotonic() + report_every_s
                 log.info("bridge: %s", json.dumps(self.report(), sort_keys=True))
@@ -233,6 +238,13 @@ class Bridge:
                 except queue.Empty:
                     break
             self.file_batch(batch)
+
+    def republish_acks(self) -> None:
+        """Every device's confirmed seq as the store holds it, published retained again."""
+        confirmed = self.store.confirmations()
+        for device, seq in confirmed.items():
+            self._publish_ack(device, seq)
+        log.info("acks published again for %d device(s)", len(confirmed))
 
     def file_batch(self, batch: list[Incoming]) -> None:
         self.counters.received += len(batch)

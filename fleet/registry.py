@@ -44,4 +44,8 @@ class DeviceRegistry:
         return self._sites.get(device)
 
     def devices(self) -> dict[str, str]:
+        """Every enrolled device and its site, looked at again every few seconds (a
+        long-running dashboard sees a device enrolled, or moved to another site, since)."""
+        if time.monotonic() - self._scanned > RESCAN_INTERVAL_S:
+            self.rescan()
         return dict(self._sites)

@@ -35,7 +35,7 @@ from healthhub.protocol.fleet_layout import FleetLayout
 ROLES = ("viewer", "practice_staff", "fleet_admin")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256  # Argon2 takes any length; a bound keeps a login from being a DoS
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}[a-z0-9]$|^[a-z0-9]$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}[a-z0-9]$|^[a-z0-9]$")
 # The first things people try; a minimal list, not a substitute for a breach-list check.
 _OBVIOUS = {
     "password1234", "password12345", "password123456", "passw0rd1234", "123456789012",
@@ -89,7 +89,7 @@ def check_password(password: str, username: str) -> None:
 
 
 def _check_fields(username: str, role: str, sites: list[str]) -> tuple[str, ...]:
-    if not _USERNAME.match(username):
+    if not USERNAME.match(username):
         raise StaffAccountError(
             f"user name {username!r} is not valid: use 1-64 lower-case letters, digits, "
             "dots, hyphens or underscores, starting and ending with a letter or digit"

@@ -255,10 +255,14 @@ class PracticeStore:
         query = "SELECT device, count(*) FROM envelopes WHERE stream = 'alerts' GROUP BY device"
         return {device: int(count) for device, count in self._db.execute(query)}
 
-    def alerts(self, *, open_only: bool = False, site: str | None = None) -> list[dict[str, Any]]:
+    def alerts(
+        self, *, open_only: bool = False, site: str | None = None, below_level: int | None = None
+    ) -> list[dict[str, Any]]:
         """Alerts from the units (urgent results, help requests, form actions), newest
         first, with whether and when staff acknowledged and escalated them."""
-        return store_alerts.alerts(self._db, open_only=open_only, site=site)
+        return store_alerts.alerts(
+            self._db, open_only=open_only, site=site, below_level=below_level
+        )
 
     def alert(self, alert_id: str) -> dict[str, Any]:
         """One alert, as :meth:`alerts` lists it; :class:`AlertNotFound` if there is none."""

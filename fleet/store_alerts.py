@@ -54,12 +54,19 @@ def _alert(row: Any) -> dict[str, Any]:
 
 
 def alerts(
-    db: Database, *, open_only: bool = False, site: str | None = None
+    db: Database,
+    *,
+    open_only: bool = False,
+    site: str | None = None,
+    below_level: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Alerts newest first; ``open_only``: not yet acknowledged; ``site``: that site's."""
+    """Alerts newest first; ``open_only``: not yet acknowledged; ``site``: that site's;
+    ``below_level``: not yet escalated to that level (what escalation looks at)."""
     query, params = _COLUMNS, []
     if open_only:
         query += " AND s.acknowledged_at IS NULL"
+    if below_level is not None:
+        query += f" AND coalesce(s.escalations, 0) < {int(below_level)}"
     if site is not None:
         query += " AND e.site = ?"
         params.append(site)

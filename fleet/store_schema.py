@@ -97,7 +97,15 @@ LATEST = MIGRATIONS[-1].version
 
 
 def migrate(db: Database) -> list[int]:
-    """Bring ``db`` to :data:`LATEST`; returns the versions applied now (none if current)."""
+    """Bring ``db`` to :data:`LATEST`; returns the versions applied now (none if current).
+
+    A store already current is only read: the consoles that reopen it every few seconds
+    (``status --watch``, ``alerts --watch``) never take the bridge's write lock for it."""
+    try:
+        if schema_version(db) == LATEST:
+            return []
+    except StoreError:
+        pass  # no schema_version yet: a new store, or one from before migrations were numbered
     with db.transaction():
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import ipaddress
 import json
 import logging
 import signal
@@ -22,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from healthhub.fleet.control_cli import fleet_layout
+from healthhub.fleet.fhir_post import is_loopback
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.fleet.staff_accounts import ROLES, StaffAccountError, StaffAccounts
 from healthhub.fleet.store_db import store_target
@@ -86,15 +86,6 @@ def add_parsers(sub: Any) -> None:
         change.add_argument("--user", required=True)
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(args: argparse.Namespace) -> int:
     from cheroot import wsgi
     from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -107,7 +98,7 @@ def serve(args: argparse.Namespace) -> int:
     if tls and (args.cert is None or args.key is None):
         print("healthhub-fleet serve: give both --cert and --key", file=sys.stderr)
         return 2
-    if not tls and not _loopback(args.host):
+    if not tls and not is_loopback(args.host):
         print(
             f"healthhub-fleet serve: plain HTTP only on a loopback address, not {args.host}: "
             "give --cert and --key to serve HTTPS",

@@ -3,25 +3,26 @@ and the sites the account may see, embedded in the page.
 
 The report is its own HTML document (its own styles), served at ``/reports/view`` with a
 content security policy of its own: no script at all, a sandbox, framed only by the
-dashboard. If the report module is not installed the page says so and nothing else.
+dashboard. The figures are gathered with the store held; the page (matplotlib, the slow
+part) is drawn after it is let go, so acknowledging an alert never waits for a report.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, abort, make_response, render_template, request
 from werkzeug.wrappers import Response
 
+from healthhub.fleet.report_cli import period
+from healthhub.fleet.report_figures import LONDON, ReportError, gather
+from healthhub.fleet.report_render import html_of
 from healthhub.fleet.web.auth import allowed
 from healthhub.fleet.web.context import dashboard
 from healthhub.fleet.web.guard import login_required
 from healthhub.fleet.web.views import me
-from healthhub.protocol.errors import HealthHubError
 
 log = logging.getLogger("healthhub.fleet.web")
 blueprint = Blueprint("reports", __name__)
@@ -33,25 +34,15 @@ REPORT_POLICY = (
 )
 
 
-def report_renderer() -> Callable[..., str] | None:
-    """``healthhub.fleet.report.render_html``, or None only if that module is missing."""
-    try:
-        module = importlib.import_module("healthhub.fleet.report")
-    except ModuleNotFoundError as exc:
-        if exc.name == "healthhub.fleet.report":
-            return None
-        raise  # the report is there but broken: that is an error, not "not available"
-    render: Callable[..., str] = module.render_html
-    return render
-
-
 def _period(args: Any) -> tuple[date, date]:
-    today = date.today()
+    """The days asked for, else the CLI's default (the last 28 days, London time)."""
     try:
-        start = date.fromisoformat(args.get("start") or (today - timedelta(days=29)).isoformat())
-        end = date.fromisoformat(args.get("end") or today.isoformat())
+        start, end = (
+            date.fromisoformat(args[key]) if args.get(key) else None for key in ("start", "end")
+        )
     except ValueError:
         abort(400, "Dates must be written as YYYY-MM-DD.")
+    start, end = period(start, end, today=datetime.now(LONDON).date())
     if end < start:
         abort(400, "The period ends before it starts.")
     if (end - start).days >= MAX_DAYS:
@@ -84,7 +75,6 @@ def reports() -> str:
     _sites(site)  # refuses a site the account may not see
     return render_template(
         "reports.html",
-        available=report_renderer() is not None,
         start=start.isoformat(),
         end=end.isoformat(),
         site=site,
@@ -96,17 +86,15 @@ def reports() -> str:
 @blueprint.get("/reports/view")
 @login_required
 def report_view() -> Response:
-    render = report_renderer()
-    if render is None:
-        abort(404, "Reports are not available: the report module is not installed.")
     start, end = _period(request.args)
     sites = _sites(request.args.get("site", ""))
     state = dashboard()
     try:
         with state.store.use() as store:
-            html = render(store, state.registry, start=start, end=end, sites=sites)
-    except HealthHubError as exc:
+            figures = gather(store, start=start, end=end, sites=sites, registry=state.registry)
+    except ReportError as exc:
         abort(400, str(exc))
+    html = html_of(figures)
     response = make_response(html)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = REPORT_POLICY

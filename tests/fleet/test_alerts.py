@@ -165,3 +165,21 @@ def test_the_list_puts_open_alerts_first_with_time_to_acknowledge(store: Practic
     assert lines[-1] == (
         "1 open (1 escalated), 1 acknowledged; time to acknowledge: median 4.5 min, longest 4.5 min"
     )
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"escalate_to": 5, "escalate_after_s": "soon"},
+        {"escalate_to": "duty", "notify": "reception"},
+        {"escalate_after_s": -1, "escalate_to": [1, None]},
+        ["not", "a", "route"],
+    ],
+)
+def test_a_route_that_is_not_one_escalates_on_the_defaults(
+    store: PracticeStore, route: Any
+) -> None:
+    file_alert(store, 1, route=route)
+    (made,) = escalate_due(store, now="2026-11-23T10:05:00.000Z")
+    assert made.groups == ("reception",)
+    assert made.level == 1
