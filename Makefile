@@ -9,9 +9,10 @@ PARTS       := protocol drivers agent fleet provisioning ui
 # patient UI a virtual display (xvfb, xauth) with Mesa's GL, HarfBuzz shaping through Pillow
 # (libraqm0), the Noto fonts for Urdu, Gurmukhi and Bengali, and espeak-ng to read aloud;
 # for the practice dashboard's browser tests a headless Chromium and its WebDriver; and
-# PostgreSQL's server binaries (initdb, pg_ctl) for the PostgreSQL practice store's tests.
+# PostgreSQL's server binaries (initdb, pg_ctl) for the PostgreSQL practice store's tests;
+# systemd for `systemd-analyze verify`/`security` on the units (it need not be running).
 APT_PACKAGES := mosquitto mosquitto-clients xvfb xauth libgl1-mesa-dri libraqm0 \
-                fonts-noto-core espeak-ng libmtdev1 chromium chromium-driver postgresql
+                fonts-noto-core espeak-ng libmtdev1 chromium chromium-driver postgresql systemd
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages demo test lint typecheck-tree bench catalogues clean
