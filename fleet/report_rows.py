@@ -57,6 +57,11 @@ def suppressed(figure: Figure, *, suppress: bool) -> bool:
     return suppress and figure.guard is not None and is_small(figure.guard)
 
 
+def is_share(figure: Figure) -> bool:
+    """A fraction (0 to 1): shares, the form completion rate and availability."""
+    return figure.metric.startswith(("share_", "form_completion", "availability"))
+
+
 def shown(figure: Figure, *, suppress: bool) -> str:
     """The value as the CSV shows it: ``<5`` where a small count must not be shown."""
     if suppressed(figure, suppress=suppress):
@@ -65,9 +70,7 @@ def shown(figure: Figure, *, suppress: bool) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        decimals = (
-            4 if figure.metric.startswith(("share_", "form_completion", "availability")) else 1
-        )
+        decimals = 4 if is_share(figure) else 1
         return f"{value:.{decimals}f}"
     return str(value)
 

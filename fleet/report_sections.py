@@ -16,7 +16,7 @@ from babel import Locale, UnknownLocaleError
 from healthhub.fleet import report_plots
 from healthhub.fleet.report_figures import FORM_OUTCOMES, Activity, ReportFigures
 from healthhub.fleet.report_plots import Plot
-from healthhub.fleet.report_rows import SUPPRESSED, Figure, figures_of, suppressed
+from healthhub.fleet.report_rows import SUPPRESSED, Figure, figures_of, is_share, suppressed
 
 LABELS = {
     "larger_text": "Larger text",
@@ -53,7 +53,7 @@ def value_text(figure: Figure, *, suppress: bool) -> str:
     value = figure.value
     if value is None:
         return "–"
-    if figure.metric.startswith(("share_", "form_completion", "availability")):
+    if is_share(figure):
         return f"{value:.0%}"
     if figure.metric == "uptime_minutes":
         return f"{value:,.0f}"

@@ -28,7 +28,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -37,17 +36,12 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
+from processes import free_port
 
 INSTALL = "run `make setup` (apt-get install postgresql)"
 ROLE = "healthhub"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_bin() -> Path:
@@ -69,7 +63,7 @@ class PostgresServer:
         self.root = Path(tempfile.mkdtemp(prefix="healthhub-pg-", dir=base_dir))
         self.data = self.root / "data"
         self.log_path = self.root / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.password = secrets.token_urlsafe(18)
         self._process: subprocess.Popen[bytes] | None = None
         self._as_user: list[str] = []
