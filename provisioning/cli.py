@@ -4,6 +4,11 @@
     healthhub-provision device FLEET_DIR --site SITE --id DEVICE [--role kiosk|wall]
                                          [--simulate] [--sim-interval SECONDS]
     healthhub-provision broker FLEET_DIR [--bind ADDRESS] [--run]
+    healthhub-provision install [--bundle BUNDLE] [--root DIR] [--wheels DIR]
+                                [--serial-ports FILE]
+    healthhub-provision pack BUNDLE_DIR [--out healthhub-enrol.tar]
+    healthhub-provision firstboot [--boot /boot/firmware] [--root DIR]
+    healthhub-provision image-notes | serial-ports
 
 Exit codes: 0 done, 1 refused or failed (nothing half-written), 2 bad arguments.
 """
@@ -18,6 +23,7 @@ from types import FrameType
 
 from healthhub.protocol.errors import HealthHubError
 from healthhub.protocol.fleet_layout import FleetFolderError, FleetLayout
+from healthhub.provisioning import install_cli
 from healthhub.provisioning.broker_config import refresh_acl, write_broker_config
 from healthhub.provisioning.broker_process import BrokerProcess, reload_acl
 from healthhub.provisioning.enrolment import DEFAULT_SIM_INTERVAL_S, ROLES, enrol_device
@@ -101,12 +107,15 @@ def _parser() -> argparse.ArgumentParser:
         "127.0.0.1, else 0.0.0.0)",
     )
     broker.add_argument("--run", action="store_true", help="run mosquitto in the foreground")
+    install_cli.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in install_cli.COMMANDS:
+            return install_cli.run(args)
         if args.command == "init":
             return _init(args)
         layout = FleetLayout(args.fleet_dir.resolve())

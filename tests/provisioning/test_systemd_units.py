@@ -19,7 +19,7 @@ import pytest
 from processes import script
 
 REPO = Path(__file__).resolve().parent.parent.parent
-UNITS = ("healthhub-agent.service", "healthhub-kiosk.service")
+UNITS = ("healthhub-agent.service", "healthhub-kiosk.service", "healthhub-firstboot.service")
 INSTALL = "run `make setup` (apt-get install systemd)"
 SYSTEM_UNITS = (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
 
@@ -42,7 +42,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(REPO / "systemd" / unit, units / unit)
     bin_dir = staging / "opt/healthhub/venv/bin"
     bin_dir.mkdir(parents=True)
-    for program in ("healthhub-agent", "healthhub-kiosk"):
+    for program in ("healthhub-agent", "healthhub-kiosk", "healthhub-provision"):
         shutil.copy(script(program), bin_dir / program)
     return staging
 
