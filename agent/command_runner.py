@@ -58,18 +58,22 @@ class CommandActions(Protocol):
     async def collect_logs(self, lines: int) -> dict[str, Any]: ...
     async def screenshot(self) -> dict[str, Any]: ...
     async def flush_outbox(self) -> dict[str, Any]: ...
+    async def cert_request(self) -> dict[str, Any]: ...
+    async def cert_install(self, certificate: str) -> dict[str, Any]: ...
 
 
 def _dispatch(actions: CommandActions, command: Command) -> Awaitable[dict[str, Any]]:
-    args: Mapping[str, int] = command.args
+    args = command.args  # checked against commands.NAMES by decode()
     table: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
-        "identify": lambda: actions.identify(args["seconds"]),
+        "identify": lambda: actions.identify(int(args["seconds"])),
         "restart-agent": actions.restart_agent,
         "restart-ui": actions.restart_ui,
         "reboot": actions.reboot,
-        "collect-logs": lambda: actions.collect_logs(args["lines"]),
+        "collect-logs": lambda: actions.collect_logs(int(args["lines"])),
         "screenshot": actions.screenshot,
         "flush-outbox-now": actions.flush_outbox,
+        "cert.request": actions.cert_request,
+        "cert.install": lambda: actions.cert_install(str(args["certificate"])),
     }
     return table[command.name]()
 

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from healthhub.drivers import registry
 from healthhub.drivers.base import PeripheralSpec
@@ -91,8 +98,51 @@ class OutboxSettings(_Strict):
     window: int = Field(default=5_000, ge=1, le=100_000)
 
 
+class HealthThresholds(_Strict):
+    """When the unit's own health raises an alert to IT (``agent/health_checks.py``; README,
+    "Pi health"). A check alerts when it gets worse and clears only once it has looked fine
+    for ``clear_after_s`` (and, for temperature and free space, is back past a margin), so a
+    value hovering at a threshold raises one alert, not one per telemetry round.
+
+    Temperature: Raspberry Pi documentation, "Frequency management and thermal control":
+    between 80 and 85 Cel the Arm cores are progressively throttled, at 85 Cel the Arm and
+    GPU both. The 5 Cel margin is the one the firmware uses for the Pi 5's fan. Under-voltage:
+    "Power supply": low voltage "can cause problems with corruption of SD cards"."""
+
+    cpu_warning_c: float = Field(default=80, ge=40, le=110)
+    cpu_critical_c: float = Field(default=85, ge=40, le=110)
+    cpu_hysteresis_c: float = Field(default=5, ge=0.5, le=30)
+    # since_boot: the firmware's sticky bit (a dip between two rounds is not missed);
+    # now: only while it lasts; off: never alert (a bench unit on a lab supply).
+    under_voltage: Literal["since_boot", "now", "off"] = "since_boot"
+    # eMMC life time estimate (A or B) at or above this share of the card's life used.
+    sd_life_used_percent: int = Field(default=90, ge=10, le=100)
+    # Free space of the state folder's file system (and the root's): below either.
+    disk_free_min_percent: float = Field(default=10, ge=0, le=90)
+    disk_free_min_mb: float = Field(default=500, ge=0, le=1_048_576)
+    clear_after_s: float = Field(default=600, ge=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _critical_above_warning(self) -> HealthThresholds:
+        if self.cpu_critical_c < self.cpu_warning_c:
+            raise ValueError("cpu_critical_c must not be below cpu_warning_c")
+        return self
+
+
 class TelemetrySettings(_Strict):
     interval_s: float = Field(default=30.0, gt=0, le=86_400)
+    health: HealthThresholds = HealthThresholds()
+
+
+class HealthSourceSettings(_Strict):
+    """Where the Pi's health is read (``agent/pi_health.py``). Local-only: a pushed layer that
+    could name a program to run would be remote code execution. Tests point these at a fake
+    tree and a fake vcgencmd; null ``vcgencmd`` skips it."""
+
+    sys_root: Path = Path("/sys")
+    proc_root: Path = Path("/proc")
+    vcgencmd: Path | None = Path("/usr/bin/vcgencmd")
+    vcgencmd_timeout_s: float = Field(default=2.0, gt=0, le=30)
 
 
 _LANGUAGE_TAG = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
@@ -166,8 +216,9 @@ class UiSettings(_Strict):
 
 
 _GROUP = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
-# form_action: a form's action that alerts staff (PHQ-9 item 9, a red flag).
-AlertKind = Literal["urgent_result", "help_requested", "form_action"]
+# form_action: a form's action that alerts staff (PHQ-9 item 9, a red flag); device_health:
+# the unit's own hardware (protocol/device_health.py), for IT.
+AlertKind = Literal["urgent_result", "help_requested", "form_action", "device_health"]
 
 
 class AlertRoute(_Strict):
@@ -199,6 +250,10 @@ DEFAULT_ALERT_ROUTES: dict[str, AlertRoute] = {
     "urgent_result": AlertRoute(notify=["duty-clinician"], escalate_to=["practice-manager"]),
     "help_requested": AlertRoute(notify=["reception"], escalate_to=["practice-manager"]),
     "form_action": AlertRoute(notify=["duty-clinician"], escalate_to=["practice-manager"]),
+    # A unit running hot or wearing out is IT's; the practice manager hears after an hour.
+    "device_health": AlertRoute(
+        notify=["it-support"], escalate_after_s=3600, escalate_to=["practice-manager"]
+    ),
 }
 
 
@@ -259,6 +314,7 @@ class DeviceConfig(_Strict):
     commands: CommandSettings = CommandSettings()
     content: ContentSettings = ContentSettings()
     local_api: LocalApiSettings = LocalApiSettings()
+    health_sources: HealthSourceSettings = HealthSourceSettings()
     # A receipt printer for information pages (ESC/POS on a serial port); none by default.
     printer: ReceiptPrinterOptions | None = None
 
@@ -329,11 +385,20 @@ def validate_config(
     ).resolve()
     socket = config.local_api.socket
     socket = chosen_state / SOCKET_FILE if socket is None else _resolve(base, socket)
+    sources = config.health_sources
+    vcgencmd = None if sources.vcgencmd is None else _resolve(base, sources.vcgencmd)
     return config.model_copy(
         update={
             "broker": broker,
             "trust": trust,
             "state_dir": chosen_state,
             "local_api": LocalApiSettings(socket=socket),
+            "health_sources": sources.model_copy(
+                update={
+                    "sys_root": _resolve(base, sources.sys_root),
+                    "proc_root": _resolve(base, sources.proc_root),
+                    "vcgencmd": vcgencmd,
+                }
+            ),
         }
     )

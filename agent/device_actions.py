@@ -11,6 +11,8 @@ CommandActions`), kept apart from the runner's checks so each is small and testa
 - ``collect-logs``: the agent's own recent log lines, redacted and bounded.
 - ``screenshot``: asked of the UI, which refuses while a patient's screen shows.
 - ``flush-outbox-now``: every unconfirmed message is sent again now.
+- ``cert.request`` and ``cert.install``: certificate renewal (``agent/identity.py``); the
+  install answers only once the agent is connected again with the new certificate.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class DeviceActions:
         outbox_depth: Callable[[], Awaitable[int]],
         restart: Callable[[], None],
         screenshot: Callable[[], Awaitable[dict[str, Any]]],
+        cert_request: Callable[[], Awaitable[dict[str, Any]]],
+        cert_install: Callable[[str], Awaitable[dict[str, Any]]],
     ) -> None:
         self._device = device
         self._identify_peripherals = identify_peripherals
@@ -56,6 +60,8 @@ class DeviceActions:
         self._outbox_depth = outbox_depth
         self._restart = restart
         self._screenshot = screenshot
+        self._cert_request = cert_request
+        self._cert_install = cert_install
 
     async def identify(self, seconds: int) -> dict[str, Any]:
         leds = self._identify_peripherals(float(seconds))
@@ -85,6 +91,12 @@ class DeviceActions:
     async def flush_outbox(self) -> dict[str, Any]:
         resent = self._flush()
         return {"resent": resent, "depth": await self._outbox_depth()}
+
+    async def cert_request(self) -> dict[str, Any]:
+        return await self._cert_request()
+
+    async def cert_install(self, certificate: str) -> dict[str, Any]:
+        return await self._cert_install(certificate)
 
     async def _run(self, argv: list[str], what: str) -> dict[str, Any]:
         timeout_s = self._settings().timeout_s

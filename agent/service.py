@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -36,12 +37,15 @@ from healthhub.agent.delivery import Delivery
 from healthhub.agent.desired_config import LayerStore
 from healthhub.agent.device_actions import RESTART_EXIT_CODE, DeviceActions
 from healthhub.agent.form_intake import ServedForms
+from healthhub.agent.health_monitor import HealthMonitor
+from healthhub.agent.identity import Identity, IdentityRejected, IdentityStore
 from healthhub.agent.local_api import LocalApiServer
 from healthhub.agent.log_capture import LogRing
 from healthhub.agent.mqtt_link import Incoming, LinkError, MqttLink, Will
 from healthhub.agent.outbox import NewMessage, Outbox, OutboxError
 from healthhub.agent.page_printer import PagePrinter
 from healthhub.agent.peripherals import PeripheralSupervisor
+from healthhub.agent.pi_health import HealthSources
 from healthhub.agent.retry_policies import broker_reconnect
 from healthhub.agent.screenshots import ScreenshotRequests
 from healthhub.agent.sessions import SessionDesk
@@ -53,7 +57,7 @@ from healthhub.protocol import canonical, topics
 from healthhub.protocol import local_api as api
 from healthhub.protocol.clock import now_utc
 from healthhub.protocol.envelope import Envelope
-from healthhub.protocol.errors import HealthHubError
+from healthhub.protocol.errors import HealthHubError, KeyFileError
 from healthhub.protocol.files import write_atomic
 from healthhub.protocol.keys import read_key
 from healthhub.protocol.sealed import Sealer
@@ -73,6 +77,10 @@ LOCK_FILE = "agent.lock"
 #: link is up); the oldest go first beyond this.
 MAX_WAITING_ANSWERS = 64
 AGENT_VERSION = version("healthhub")
+#: How long ``cert.install`` waits to be connected again with the renewed certificate, and
+#: how many failed attempts it allows, before it puts the old one back and fails.
+RECONNECT_WITH_RENEWED_S = 60.0
+RENEWED_ATTEMPTS = 3
 
 
 class AgentAlreadyRunning(HealthHubError):
@@ -127,6 +135,8 @@ class Agent:
         self._link: MqttLink | None = None
         self._ready = False
         self._stop = asyncio.Event()
+        self._link_up = asyncio.Event()  # set while a link is connected (cert.install waits)
+        self._connect_failures = 0
         self._started = time.monotonic()
         self._lock_handle: IO[str] | None = None
         self._specs = {p.name: p.spec() for p in config.peripherals}
@@ -146,6 +156,7 @@ class Agent:
         self.commands: CommandRunner
         self.content: ContentSync
         self.printer: PagePrinter | None
+        self.health: HealthMonitor
 
     # -- start and stop -------------------------------------------------------
 
@@ -165,9 +176,14 @@ class Agent:
             self.config = self.layers.effective()  # the local file and the layers kept
             self._specs = {p.name: p.spec() for p in self.config.peripherals}
         sealer = Sealer(read_key(self.config.trust.ingest_public_key_file))
-        self._tls = client_context(
-            self.config.broker.ca_file, self.config.broker.cert_file, self.config.broker.key_file
+        self.identity = IdentityStore(
+            self.state_dir,
+            device=self.device,
+            ca_file=self.config.broker.ca_file,
+            bundle_cert=self.config.broker.cert_file,
+            bundle_key=self.config.broker.key_file,
         )
+        self._identity, self._tls = self._usable_identity()
         outbox = Outbox(
             self.state_dir / OUTBOX_FILE,
             device=self.device,
@@ -185,6 +201,13 @@ class Agent:
         )
         self.peripherals = PeripheralSupervisor(
             list(self._specs.values()), self.take_reading, notify=self._peripheral_event
+        )
+        self.health = HealthMonitor(
+            sources=lambda: HealthSources(**self.config.health_sources.model_dump()),
+            state_dir=self.state_dir,
+            limits=lambda: self.config.telemetry.health,
+            commit=self._commit,
+            route=self._alert_route,
         )
         self.desk = SessionDesk(
             take=self._commit,
@@ -226,6 +249,8 @@ class Agent:
                 outbox_depth=self._outbox_depth,
                 restart=self._restart,
                 screenshot=self._screenshot,
+                cert_request=self._cert_request,
+                cert_install=self._cert_install,
             ),
             answer=self._command_answer,
         )
@@ -443,6 +468,7 @@ class Agent:
             assert link is not None
             self._link = link
             self.link_state.set("connected")
+            self._link_up.set()
             self._send_answers()  # what commands said while the broker was away
             # The retained reports, once per connection and only now that it is ours: the
             # decisions on retained layers and manifests that arrived with the SUBACKs
@@ -461,6 +487,7 @@ class Agent:
             if self._stop.is_set():
                 return
             self._link = None
+            self._link_up.clear()
             self.link_state.outages += 1
             self.link_state.set("disconnected", link.close_reason)
             self._write_status_file()
@@ -495,6 +522,7 @@ class Agent:
                 topics.status(self.device), self._status(ONLINE), retain=True
             )
         except LinkError as exc:
+            self._connect_failures += 1
             link.abort(str(exc))
             self.link_state.set("disconnected", str(exc))
             self._write_status_file()
@@ -575,6 +603,81 @@ class Agent:
                 return
             self._answers.popleft()
 
+    # -- certificate renewal (agent/identity.py) --------------------------------
+
+    def _usable_identity(self) -> tuple[Identity, ssl.SSLContext]:
+        """The renewed identity if it loads, else the enrolment's (a problem is reported)."""
+        ca_file = self.config.broker.ca_file
+        chosen = self.identity.current()
+        if chosen.source == "renewed":
+            try:
+                return chosen, client_context(ca_file, chosen.cert_file, chosen.key_file)
+            except KeyFileError as exc:
+                log.warning("renewed identity not used, using the enrolment's: %s", exc)
+                chosen = self.identity.enrolment(str(exc))
+        return chosen, client_context(ca_file, chosen.cert_file, chosen.key_file)
+
+    async def _cert_request(self) -> dict[str, Any]:
+        try:
+            csr = await asyncio.to_thread(self.identity.request)
+        except OSError as exc:
+            raise CommandFailed(f"cannot keep a new key in the state folder: {exc}") from None
+        return {"csr": csr}
+
+    async def _cert_install(self, certificate: str) -> dict[str, Any]:
+        """Install the renewed certificate, reconnect with it, and answer only once connected;
+        if it cannot connect in time, put the previous identity back and fail."""
+        try:
+            renewed, previous = await asyncio.to_thread(self.identity.install, certificate)
+        except IdentityRejected as exc:
+            raise CommandFailed(f"certificate refused: {exc}") from None
+        except OSError as exc:
+            raise CommandFailed(f"cannot write the renewed identity: {exc}") from None
+        try:
+            tls = client_context(self.config.broker.ca_file, renewed.cert_file, renewed.key_file)
+        except KeyFileError as exc:
+            self.identity.roll_back(previous)
+            raise CommandFailed(f"the renewed identity does not load: {exc}") from None
+        before, before_tls = self._identity, self._tls
+        self._identity, self._tls = renewed, tls
+        if await self._reconnect(RECONNECT_WITH_RENEWED_S):
+            self.identity.forget_pending()
+            self._write_status_file()
+            log.info("connected with renewed certificate %s", renewed.serial)
+            return {
+                "serial": renewed.serial,
+                "not_after": renewed.not_after,
+                "previous_serial": before.serial,
+            }
+        error = self.link_state.last_error
+        self.identity.roll_back(previous)
+        self._identity, self._tls = before, before_tls
+        log.warning("renewed certificate %s not usable (%s): rolled back", renewed.serial, error)
+        await self._reconnect(0)  # the next attempt uses the previous identity again
+        raise CommandFailed(
+            f"could not connect with the renewed certificate ({error or 'no answer'}); "
+            "the previous certificate is in use again"
+        )
+
+    async def _reconnect(self, wait_s: float) -> bool:
+        """End the connection cleanly (no Last Will: the unit is not going offline) so that
+        the link task connects again with ``self._tls``. True once connected; False after
+        ``wait_s`` or :data:`RENEWED_ATTEMPTS` failed attempts."""
+        self._link_up.clear()
+        failures = self._connect_failures
+        link = self._link
+        if link is not None:
+            log.info("reconnecting to the broker with another certificate")
+            await link.disconnect()
+        deadline = time.monotonic() + wait_s
+        while not self._link_up.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._connect_failures - failures >= RENEWED_ATTEMPTS:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._link_up.wait(), min(left, 0.25))
+        return True
+
     def _ui_connections(self) -> int:
         return self.local_api.connected if self.local_api is not None else 0
 
@@ -651,12 +754,15 @@ class Agent:
                 "refused_values": self.peripherals.refusals,
                 "commands": self.commands.to_json(),
                 "content": self._content_summary(),
+                "certificate": self._identity.to_json(),
                 "printer": None if self.printer is None else self.printer.to_json(),
+                "pi_health": self.health.latest,
             },
         )
 
     async def _telemetry_forever(self) -> None:
         while True:
+            await self.health.tick()  # alerts go to the outbox, link or no link
             link = self._link
             if link is not None and not link.closed.is_set():
                 try:
@@ -689,6 +795,7 @@ class Agent:
             "config": None if self.layers is None else self.layers.reported(),
             "commands": self.commands.to_json(),
             "content": self._content_summary(),
+            "identity": self._identity.to_json(),
         }
         try:
             write_atomic(self.state_dir / STATUS_FILE, canonical.dumps(status), mode=0o600)

@@ -26,8 +26,8 @@ STATE_WIDTH = 44
 def add_parsers(sub: Any) -> None:
     alerts = sub.add_parser(
         "alerts",
-        help="alerts from the units (urgent results, help requests, form actions): list, "
-        "acknowledge, watch",
+        help="alerts from the units (urgent results, help requests, form actions, the units' "
+        "own health): list, acknowledge, watch",
         description="Alerts the bridge has filed, newest first: when, where, why, and whether "
         "staff acknowledged them (by whom, after how long) or they escalated. Never who the "
         "patient was or what was answered: that is in the record.",
@@ -124,7 +124,7 @@ def alert_lines(found: list[dict[str, Any]], now: str, *, summary: bool = True) 
     ordered = sorted(found, key=lambda a: a["acknowledged_at"] is not None)
     lines = [f"{'received':<21}{'site/device':<26}{'reason':<15}{'what':<28}{'state':<44}id"]
     for alert in ordered:
-        keys = ("form", "action", "measure", "level")
+        keys = ("form", "action", "measure", "check", "level")
         what = " ".join(str(alert[k]) for k in keys if alert.get(k))
         where = f"{alert['site']}/{alert['device']}"
         lines.append(

@@ -39,7 +39,7 @@ from healthhub.fleet.bridge_sharing import Membership
 from healthhub.fleet.practice_client import connect, practice_client
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.fleet.store import Filed, PracticeStore
-from healthhub.protocol import canonical, topics
+from healthhub.protocol import canonical, device_health, topics
 from healthhub.protocol import envelope as wire
 from healthhub.protocol.clock import now_utc
 from healthhub.protocol.errors import (
@@ -111,7 +111,9 @@ def _announce_alert(filed: Filed) -> None:
     """Staff watching the bridge see an alert at once (where, why; never who or what value)."""
     env, body = filed.envelope, filed.body
     what = ", ".join(
-        str(body[k]) for k in ("form", "action", "measure", "level") if isinstance(body.get(k), str)
+        str(body[k])
+        for k in ("form", "action", "measure", "check", "level")
+        if isinstance(body.get(k), str)
     )
     log.warning(
         "ALERT from %s at %s: %s%s (%s)",
@@ -320,6 +322,8 @@ class Bridge:
             parse_measurement(env.kind, body.get("components"))
         elif env.stream == "submissions" and env.kind != READINGS_TO_RECORD:
             check_form_submission(env.kind, body)
+        elif env.stream == "alerts" and env.kind == device_health.REASON:
+            device_health.check_health_alert(body)  # the unit's hardware, a closed set of fields
         return Filed(env, body, received_at)
 
     def _publish_acks(self, devices: list[str], seen: list[SeenAck]) -> None:

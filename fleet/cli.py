@@ -30,6 +30,7 @@ from healthhub.fleet.bridge import REPORT_EVERY_S, Bridge
 from healthhub.fleet.bridge_sharing import Membership, instance_name, share_group
 from healthhub.fleet.console import RETAINED_SETTLE_S, FleetWatcher, fleet_status, rows
 from healthhub.fleet.control_cli import fleet_layout
+from healthhub.fleet.health_summary import health_cells
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.fleet.store import PracticeStore, open_readonly
 from healthhub.fleet.store_db import describe, store_target
@@ -329,10 +330,12 @@ def _from_store(
 
 def status_table(found: list[dict[str, Any]]) -> list[str]:
     """The status as a table for people: config and content versions held per layer
-    (fleet/site/device; ``!`` marks a layer whose last push was rejected or rolled back)."""
+    (fleet/site/device; ``!`` marks a layer whose last push was rejected or rolled back),
+    and the unit's Pi health (``!`` marks what the unit says is over its threshold)."""
     lines = [
         f"{'device':<14}{'site':<14}{'state':<9}{'link':<13}{'outbox':>7}{'oldest':>8}  "
-        f"{'config f/s/d':<14}{'content f/s/d':<15}{'last command':<26}{'alerts':>6}"
+        f"{'config f/s/d':<14}{'content f/s/d':<15}{'last command':<26}{'alerts':>6}  "
+        f"{'temp':>5}{'free':>6}  {'sd wear':<17}health"
     ]
     for row in found:
         depth = "-" if row["outbox_depth"] is None else str(row["outbox_depth"])
@@ -341,10 +344,12 @@ def status_table(found: list[dict[str, Any]]) -> list[str]:
         command = row.get("last_command") or {}
         last = f"{command['name']} {command['state']}" if command else "-"
         alerts = "-" if row.get("alerts") is None else str(row["alerts"])
+        temp, free, sd, flags = health_cells(row.get("health"))
         lines.append(
             f"{row['device']:<14}{row['site']:<14}{row['state']:<9}{row['link'] or '-':<13}"
             f"{depth:>7}{oldest:>8}  {_versions(row['config']):<14}"
-            f"{_versions(row['content']):<15}{last:<26}{alerts:>6}"
+            f"{_versions(row['content']):<15}{last:<26}{alerts:>6}  "
+            f"{temp:>5}{free:>6}  {sd:<17}{flags}"
         )
     return lines
 

@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from healthhub.fleet.health_summary import health_summary
 from healthhub.fleet.practice_client import connect, practice_client
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.protocol import topics
@@ -166,7 +167,8 @@ def rows(
     alerts: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Per device: online/offline, last telemetry, outbox, the config and content versions
-    it holds per layer, its last command, and (with the bridge's store) alerts filed."""
+    it holds per layer, its last command, its Pi health, and (with the bridge's store)
+    alerts filed."""
     status, telemetry = view.snapshot()
     config, content = view.reported()
     found: list[dict[str, Any]] = []
@@ -196,6 +198,7 @@ def rows(
                 .get("journal", {})
                 .get("last"),
                 "alerts": None if alerts is None else alerts.get(device, 0),
+                "health": health_summary(latest),
             }
         )
     return found

@@ -44,6 +44,9 @@ def _alert(row: Any) -> dict[str, Any]:
         # a form's action (PHQ-9 item 9): which form and action, never the answers
         "form": body.get("form"),
         "action": body.get("action"),
+        # a unit's own health (protocol/device_health.py): which check, and its figures
+        "check": body.get("check"),
+        "summary": body.get("summary") if row[3] == "device_health" else None,
         # who the unit says is told, and who next (its pushed alert settings)
         "route": body.get("route") if isinstance(body.get("route"), dict) else None,
         "acknowledged_at": row[7],

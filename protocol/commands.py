@@ -8,7 +8,9 @@ A command is a signed document (:mod:`healthhub.protocol.signed`) on
      "expires_at": "2026-11-23T10:05:00.000Z", "signature": {"alg": "Ed25519", "value": "..."}}
 
 The names and their arguments are the table :data:`NAMES`: small and explicit; an unknown
-name, an unknown argument or a value out of range refuses the command whole. A command
+name, an unknown argument or a value out of range refuses the command whole. Arguments are
+whole numbers, except ``cert.install``'s certificate (one PEM certificate, checked again in
+full by the device before it is used). A command
 lives at most :data:`MAX_LIFETIME_S` from ``issued_at`` to ``expires_at``.
 
 The device answers on the MQTT v5 response topic (``devices/{device}/cmd/res`` by default)
@@ -58,6 +60,12 @@ RESULT_FIELDS: Final = frozenset(
 )
 
 
+PEM_BEGIN: Final = "-----BEGIN CERTIFICATE-----"
+PEM_END: Final = "-----END CERTIFICATE-----"
+#: What an argument's value may be: a whole number, or a PEM certificate's text.
+ArgValue = int | str
+
+
 @dataclass(frozen=True)
 class IntArg:
     """A whole-number argument: its range (inclusive) and the value when it is left out."""
@@ -77,9 +85,36 @@ class IntArg:
 
 
 @dataclass(frozen=True)
+class PemCertificateArg:
+    """A required argument: one X.509 certificate in PEM (RFC 7468), at most ``max_chars``.
+
+    Only its shape is checked here; the device parses it and checks what it certifies.
+    """
+
+    max_chars: int = 8192
+    default: None = None  # required: a command without it is refused
+
+    def check(self, name: str, value: object) -> str:
+        if not isinstance(value, str) or not value.isascii():
+            raise CommandRejected(f"argument {name} must be a PEM certificate (ASCII text)")
+        if len(value) > self.max_chars:
+            raise CommandRejected(
+                f"argument {name} is {len(value)} characters; the limit is {self.max_chars}"
+            )
+        text = value.strip()
+        if (
+            not text.startswith(PEM_BEGIN)
+            or not text.endswith(PEM_END)
+            or "-----BEGIN" in text[len(PEM_BEGIN) :]
+        ):
+            raise CommandRejected(f"argument {name} must be exactly one PEM certificate")
+        return value
+
+
+@dataclass(frozen=True)
 class CommandSpec:
     summary: str
-    args: Mapping[str, IntArg] = field(default_factory=dict)
+    args: Mapping[str, IntArg | PemCertificateArg] = field(default_factory=dict)
 
 
 #: Every command a device acts on. The agent's handlers follow this table.
@@ -99,6 +134,15 @@ NAMES: Final[Mapping[str, CommandSpec]] = {
         "a screenshot of the attract or staff screen (refused while a patient's screen shows)"
     ),
     "flush-outbox-now": CommandSpec("send what the outbox holds now, without waiting to retry"),
+    # Certificate renewal (`healthhub-provision rotate`): the new key is made on the device
+    # and never leaves it; only the request (CSR) and the certificate travel.
+    "cert.request": CommandSpec(
+        "make a new key on the device (kept pending) and answer with a certificate request"
+    ),
+    "cert.install": CommandSpec(
+        "install the certificate issued for the pending key and reconnect with it",
+        {"certificate": PemCertificateArg()},
+    ),
 }
 
 
@@ -122,7 +166,7 @@ class Command:
     id: str
     device: str
     name: str
-    args: Mapping[str, int]
+    args: Mapping[str, ArgValue]
     issued_at: str
     expires_at: str
 
@@ -161,7 +205,7 @@ def check_name(name: object) -> str:
     return name
 
 
-def check_args(name: str, args: object) -> dict[str, int]:
+def check_args(name: str, args: object) -> dict[str, ArgValue]:
     """``args`` of command ``name`` with the defaults filled in; else :class:`CommandRejected`."""
     if not isinstance(args, Mapping):
         raise CommandRejected("args must be a mapping")
@@ -170,10 +214,15 @@ def check_args(name: str, args: object) -> dict[str, int]:
     if unknown:
         takes = f"takes {', '.join(spec)}" if spec else "takes no arguments"
         raise CommandRejected(f"unknown argument(s) {', '.join(unknown)}: {name} {takes}")
-    return {
-        arg: rule.check(arg, args[arg]) if arg in args else rule.default
-        for arg, rule in spec.items()
-    }
+    checked: dict[str, ArgValue] = {}
+    for arg, rule in spec.items():
+        if arg in args:
+            checked[arg] = rule.check(arg, args[arg])
+        elif rule.default is None:
+            raise CommandRejected(f"argument {arg} is required: {name} takes {', '.join(spec)}")
+        else:
+            checked[arg] = rule.default
+    return checked
 
 
 def _check_times(issued_at: object, expires_at: object, now: datetime) -> tuple[str, str]:
@@ -202,7 +251,7 @@ def _check_times(issued_at: object, expires_at: object, now: datetime) -> tuple[
 def make(
     device: str,
     name: str,
-    args: Mapping[str, int] | None = None,
+    args: Mapping[str, ArgValue] | None = None,
     *,
     lifetime_s: float = DEFAULT_LIFETIME_S,
     now: datetime | None = None,

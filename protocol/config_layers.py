@@ -26,7 +26,8 @@ from healthhub.protocol.errors import MalformedMessage, ProtocolError
 
 KIND: Final = "config"
 #: The top-level settings a layer may carry. Everything else in device.yaml (device,
-#: broker, trust, state_dir, outbox, local_api, commands, content) is local-only.
+#: broker, trust, state_dir, outbox, local_api, commands, content, printer, health_sources)
+#: is local-only.
 REMOTE_SETTINGS: Final = frozenset({"ui", "telemetry", "peripherals", "alerts"})
 LOCAL_ONLY: Final = frozenset(
     {
@@ -39,6 +40,7 @@ LOCAL_ONLY: Final = frozenset(
         "commands",
         "content",
         "printer",
+        "health_sources",
     }
 )
 #: A layer's encoded size limit: a retained message every device holds in memory.

@@ -9,6 +9,8 @@ layout is part of the contract and lives here.
     FLEET_DIR/
       fleet.yaml                 name, broker host and port
       ca/ca.crt  ca/ca.key       the fleet's certificate authority
+      ca/crl.pem                 certificates the CA revoked (mosquitto's crlfile)
+      ca/issued.yaml             every certificate the CA issued, by serial, and revocations
       keys/signing.key|.pub      Ed25519: signs desired documents
       keys/ingest.key|.pub       X25519: clinical bodies are sealed to it
       broker/server.crt|.key     the practice broker's TLS identity
@@ -53,6 +55,16 @@ class FleetLayout:
     @property
     def ca_key(self) -> Path:
         return self.root / "ca" / "ca.key"
+
+    @property
+    def crl(self) -> Path:
+        """The CA's certificate revocation list (PEM), read by the broker (``crlfile``)."""
+        return self.root / "ca" / "crl.pem"
+
+    @property
+    def issued_certificates(self) -> Path:
+        """The index of every certificate the CA issued and which of them are revoked."""
+        return self.root / "ca" / "issued.yaml"
 
     @property
     def signing_key(self) -> Path:

@@ -80,6 +80,14 @@ def content_reported(device: str) -> str:
     return f"{device_root(device)}/content/reported"
 
 
+def device_software(device: str) -> str:
+    return f"{device_root(device)}/software"
+
+
+def software_reported(device: str) -> str:
+    return f"{device_root(device)}/software/reported"
+
+
 def content_blob(sha256: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise ProtocolError(f"{sha256!r} is not a sha256 in lower-case hex")
@@ -102,8 +110,13 @@ def site_content(site: str) -> str:
     return f"{ROOT}/sites/{validate_id(site, what='site id')}/content"
 
 
+def site_software(site: str) -> str:
+    return f"{ROOT}/sites/{validate_id(site, what='site id')}/software"
+
+
 FLEET_CONFIG = f"{ROOT}/fleet/config"
 FLEET_CONTENT = f"{ROOT}/fleet/content"
+FLEET_SOFTWARE = f"{ROOT}/fleet/software"
 CONTENT_BLOBS = f"{ROOT}/content/blobs/#"
 
 # Wildcard subscriptions of the practice side.
@@ -112,6 +125,7 @@ ALL_STATUS = f"{ROOT}/devices/+/status"
 ALL_TELEMETRY = f"{ROOT}/devices/+/telemetry"
 ALL_CONFIG_REPORTED = f"{ROOT}/devices/+/config/reported"
 ALL_CONTENT_REPORTED = f"{ROOT}/devices/+/content/reported"
+ALL_SOFTWARE_REPORTED = f"{ROOT}/devices/+/software/reported"
 
 
 def parse_device_topic(topic: str) -> tuple[str, str]:

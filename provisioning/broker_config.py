@@ -5,7 +5,8 @@ and is known by its certificate's CN (``use_identity_as_username``): a device
 by its id, the bridge and console by their reserved names. The ACL gives each
 device its own subtree and its site's and the fleet's desired documents, the
 bridge what devices send plus the acks, the console the desired documents, and
-nobody anything else.
+nobody anything else. A revoked device gets nothing, and its certificates are on
+the CA's revocation list (``crlfile``), so the TLS handshake refuses it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from healthhub.protocol import topics
 from healthhub.protocol.files import write_atomic
 from healthhub.protocol.fleet_layout import FleetFolderError, FleetLayout, load_manifest
 from healthhub.provisioning.addresses import is_loopback, validate_host
+from healthhub.provisioning.certificate_index import revoked_devices
 from healthhub.provisioning.enrolment import enrolled_devices
+from healthhub.provisioning.revocation_list import ensure_crl
 
 ROOT = topics.ROOT
 
@@ -39,7 +42,8 @@ MESSAGE_SIZE_LIMIT = 256 * 1024
 MAX_PACKET_SIZE = 1024 * 1024
 
 ACL_HEADER = """\
-# Health Hub ACL, written by healthhub-provision (re-rendered on every enrolment).
+# Health Hub ACL, written by healthhub-provision (re-rendered on every enrolment and
+# revocation).
 # Regenerate rather than edit. Clients are known by their certificate's CN
 # (use_identity_as_username); anything not granted here is denied.
 """
@@ -59,6 +63,13 @@ def render_config(layout: FleetLayout, *, bind: str) -> str:
     """``mosquitto.conf`` for the fleet: one mTLS listener on ``bind``."""
     manifest = load_manifest(layout)
     user = broker_user()
+    revocation = (
+        "\n# Revoked certificates (`healthhub-provision revoke` and `rotate`). Re-read on\n"
+        "# SIGHUP for new connections; mosquitto will not start if the file is missing.\n"
+        f"crlfile {layout.crl}\n"
+        if layout.crl.exists()
+        else ""
+    )
     return f"""\
 # Health Hub practice broker, written by healthhub-provision.
 # Regenerate rather than edit: `healthhub-provision broker {layout.root}`.
@@ -102,7 +113,7 @@ keyfile {layout.server_key}
 require_certificate true
 use_identity_as_username true
 tls_version tlsv1.2
-
+{revocation}
 # Reloaded on SIGHUP (`healthhub-provision device` sends it after an enrolment).
 acl_file {layout.broker_acl}
 """
@@ -119,7 +130,8 @@ def _grants(user: str, why: str, reads: list[str], writes: list[str]) -> list[st
 
 
 def render_acl(layout: FleetLayout) -> str:
-    """The ACL: the bridge, the console and every enrolled device (``devices/*/device.yaml``)."""
+    """The ACL: the bridge, the console and every enrolled device (``devices/*/device.yaml``)
+    that is not revoked."""
     lines = _grants(
         topics.BRIDGE_IDENTITY,
         "The bridge files what devices send and confirms it with the retained ack. Shared\n"
@@ -151,7 +163,11 @@ def render_acl(layout: FleetLayout) -> str:
             topics.CONTENT_BLOBS,
         ],
     )
+    revoked = revoked_devices(layout)
     for device, site in enrolled_devices(layout).items():
+        if device in revoked:
+            lines += ["", f"# Device {device} at site {site}: revoked, nothing granted."]
+            continue
         lines += _grants(
             device,
             f"Device {device} at site {site}: its own subtree, its site's and the fleet's "
@@ -196,10 +212,26 @@ def write_broker_config(layout: FleetLayout, *, bind: str | None = None) -> Path
         if not needed.is_file():
             raise FleetFolderError(f"{needed} missing: {layout.root} is not a whole fleet")
     layout.broker_data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_crl(layout)  # mosquitto refuses to start with a crlfile that is not there
     write_acl(layout)
     conf = render_config(layout, bind=bind)
     write_atomic(layout.broker_conf, conf.encode("utf-8"), mode=0o640)
     return layout.broker_conf
+
+
+def configured_bind(conf: Path) -> str | None:
+    """The address the ``listener`` line of a written mosquitto.conf binds, as written."""
+    for line in conf.read_text(encoding="utf-8").splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "listener":
+            return words[2] if len(words) > 2 else None
+    return None
+
+
+def names_crlfile(conf: Path) -> bool:
+    """Whether a written mosquitto.conf uses the CRL (one written before revocation does not)."""
+    lines = conf.read_text(encoding="utf-8").splitlines()
+    return any(line.split()[:1] == ["crlfile"] for line in lines)
 
 
 def refresh_acl(layout: FleetLayout) -> bool:

@@ -122,20 +122,37 @@ def issue(
     without, a TLS client's (clientAuth), known to the broker by ``common_name``.
     """
     key = new_key()
+    cert = certify(
+        issuer, key.public_key(), common_name, server_hosts=server_hosts, unit=unit, years=years
+    )
+    return cert, key
+
+
+def certify(
+    issuer: Issuer,
+    public_key: ec.EllipticCurvePublicKey,
+    common_name: str,
+    *,
+    server_hosts: Sequence[str] | None = None,
+    unit: str | None = None,
+    years: int = CLIENT_YEARS,
+) -> x509.Certificate:
+    """A leaf certificate for a key made elsewhere (a device renewing its certificate keeps
+    its private key to itself and sends only a CSR); the profile of :func:`issue`."""
     now = _now()
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server_hosts else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name, unit))
         .issuer_name(issuer.cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + _years(years))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(signs_certificates=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
@@ -145,7 +162,7 @@ def issue(
         builder = builder.add_extension(
             x509.SubjectAlternativeName(subject_alternative_names(server_hosts)), critical=False
         )
-    return builder.sign(issuer.key, hashes.SHA256()), key
+    return builder.sign(issuer.key, hashes.SHA256())
 
 
 def write_cert(path: Path, cert: x509.Certificate) -> None:

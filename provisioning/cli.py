@@ -1,9 +1,12 @@
-"""``healthhub-provision``: create a fleet, enrol devices, configure and run the broker.
+"""``healthhub-provision``: create a fleet, enrol devices, configure and run the broker,
+revoke devices and renew their certificates.
 
     healthhub-provision init FLEET_DIR --name NAME [--broker-host H] [--broker-port P]
     healthhub-provision device FLEET_DIR --site SITE --id DEVICE [--role kiosk|wall]
                                          [--simulate] [--sim-interval SECONDS]
     healthhub-provision broker FLEET_DIR [--bind ADDRESS] [--run]
+    healthhub-provision revoke FLEET_DIR --device DEVICE [--reason TEXT]
+    healthhub-provision rotate FLEET_DIR --device DEVICE [--wait SECONDS] [--restart-broker]
     healthhub-provision install [--bundle BUNDLE] [--root DIR] [--wheels DIR]
                                 [--serial-ports FILE]
     healthhub-provision pack BUNDLE_DIR [--out healthhub-enrol.tar]
@@ -16,15 +19,14 @@ Exit codes: 0 done, 1 refused or failed (nothing half-written), 2 bad arguments.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 from healthhub.protocol.errors import HealthHubError
 from healthhub.protocol.fleet_layout import FleetFolderError, FleetLayout
-from healthhub.provisioning import install_cli
+from healthhub.provisioning import install_cli, revocation_cli
 from healthhub.provisioning.broker_config import refresh_acl, write_broker_config
+from healthhub.provisioning.broker_control import run_supervised
 from healthhub.provisioning.broker_process import BrokerProcess, reload_acl
 from healthhub.provisioning.enrolment import DEFAULT_SIM_INTERVAL_S, ROLES, enrol_device
 from healthhub.provisioning.errors import InvalidRequest
@@ -38,8 +40,9 @@ EXIT_USAGE = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Create a Health Hub fleet (CA, keys, certificates), enrol devices, and "
-        "configure and run the practice broker (mosquitto).",
+        description="Create a Health Hub fleet (CA, keys, certificates), enrol devices, "
+        "configure and run the practice broker (mosquitto), revoke devices and renew their "
+        "certificates.",
         epilog="Exit codes: 0 done, 1 refused or failed (nothing half-written), 2 bad arguments.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Write an enrolment bundle to FLEET_DIR/devices/DEVICE/: device.yaml, the "
         "device's key and certificate (CN = DEVICE), the CA, the signing and ingest public "
         "keys. Copy the folder to the device as /etc/healthhub/. If the broker is configured, "
-        "its ACL is updated and a broker started by `broker --run` reloads it.",
+        "its ACL is updated and a broker started by `broker --run` reloads it. An id that is "
+        "enrolled already, or was revoked, is refused: a device keeps its id for life.",
     )
     device.add_argument("fleet_dir", type=Path, metavar="FLEET_DIR")
     device.add_argument("--site", required=True, help="the practice (site id) it belongs to")
@@ -96,8 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write (and optionally run) the broker configuration",
         description="Write FLEET_DIR/broker/mosquitto.conf and its ACL: one TLS listener that "
         "requires client certificates from the fleet CA, the certificate CN as the user, "
-        "persistence in FLEET_DIR/broker/data/. With --run, also run mosquitto in the "
-        "foreground until SIGTERM or Ctrl-C.",
+        "persistence in FLEET_DIR/broker/data/, the CA's revocation list. With --run, also "
+        "run mosquitto in the foreground until SIGTERM or Ctrl-C, restarting it when "
+        "`revoke` asks (SIGUSR1).",
     )
     broker.add_argument("fleet_dir", type=Path, metavar="FLEET_DIR")
     broker.add_argument(
@@ -107,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         "127.0.0.1, else 0.0.0.0)",
     )
     broker.add_argument("--run", action="store_true", help="run mosquitto in the foreground")
+    revocation_cli.add_parsers(sub)
     install_cli.add_parsers(sub)
     return parser
 
@@ -124,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{layout.root} is not a fleet folder (no fleet.yaml): "
                 f"create one with `{PROG} init {args.fleet_dir} --name NAME`"
             )
-        if args.command == "device":
-            return _device(layout, args)
-        return _broker(layout, args)
+        if args.command in revocation_cli.COMMANDS:
+            return revocation_cli.run(layout, args)
+        return _device(layout, args) if args.command == "device" else _broker(layout, args)
     except InvalidRequest as exc:
         print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -173,28 +179,7 @@ def _broker(layout: FleetLayout, args: argparse.Namespace) -> int:
     if not args.run:
         return 0
     broker = BrokerProcess(layout)  # mosquitto's log goes to our stdout/stderr
-    stopping: list[int] = []
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        stopping.append(signum)
-        broker.send_signal(signum)
-
-    previous = {
-        signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)
-    }
-    try:
-        broker.start()
-        if stopping:  # asked to stop while it was starting
-            broker.send_signal(stopping[0])
-        print(
-            f"mosquitto running on port {broker.port} (pid {broker.pid}); Ctrl-C stops it",
-            flush=True,
-        )
-        code = broker.wait()
-    finally:  # main() may run inside another program (the tests)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
+    return run_supervised(broker)
 
 
 if __name__ == "__main__":

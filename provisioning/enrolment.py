@@ -5,7 +5,12 @@ its own key and certificate (CN = device id, OU = site), the fleet CA, the
 fleet signing public key (to verify desired documents) and the ingest public
 key (to seal clinical bodies). Paths in ``device.yaml`` are relative to the
 bundle. The bundle is written into a staging folder and renamed into place,
-so ``devices/{id}/`` exists whole or not at all.
+so ``devices/{id}/`` exists whole or not at all. The certificate is recorded in the
+fleet's index of issued certificates first, so that revoking the device finds it.
+
+A device id is for life: an id already enrolled is refused, and so is a revoked one even
+if its bundle was deleted (``healthhub-provision revoke``): the replacement unit gets a new
+id, and the practice's records of the old unit stay its own.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from healthhub.protocol import topics
 from healthhub.protocol.errors import ProtocolError
 from healthhub.protocol.files import fsync_directory, write_atomic
 from healthhub.protocol.fleet_layout import FleetFolderError, FleetLayout, load_manifest
+from healthhub.provisioning.certificate_index import revoked_devices, updating
 from healthhub.provisioning.certificates import issue, load_issuer, write_cert, write_private_key
 from healthhub.provisioning.errors import AlreadyExists, InvalidRequest
 
@@ -129,13 +135,19 @@ def enrol_device(
     """Write the bundle ``devices/{device}/``; returns the path of its ``device.yaml``.
 
     :class:`InvalidRequest` for a bad id, site, role or interval;
-    :class:`AlreadyExists` if the device is enrolled; :class:`FleetFolderError`
+    :class:`AlreadyExists` if the device is enrolled or was revoked; :class:`FleetFolderError`
     if ``layout`` is not a fleet. The broker's ACL is not touched here (see
     :func:`healthhub.provisioning.broker_config.refresh_acl`).
     """
     _validate_request(device, site, role, sim_interval_s)
     manifest = load_manifest(layout)
     bundle = layout.device_dir(device)
+    revoked = revoked_devices(layout).get(device)
+    if revoked is not None:
+        raise AlreadyExists(
+            f"device {device} was revoked at {revoked.at}; a revoked id is never enrolled "
+            "again: enrol the replacement unit under a new id"
+        )
     if bundle.exists():
         raise AlreadyExists(
             f"device {device} is already enrolled ({bundle}); choose another id "
@@ -149,6 +161,8 @@ def enrol_device(
     )
     try:
         cert, key = issue(issuer, device, unit=site)
+        with updating(layout) as index:
+            index.record(cert, "device")
         write_private_key(staging / KEY_FILE, key)
         write_cert(staging / CERT_FILE, cert)
         for source, name in (

@@ -24,6 +24,7 @@ from healthhub.protocol.sealed import generate_keypair
 from healthhub.protocol.signed import generate_signing_key
 from healthhub.protocol.topics import BRIDGE_IDENTITY, CONSOLE_IDENTITY
 from healthhub.provisioning.addresses import validate_host, validate_port
+from healthhub.provisioning.certificate_index import CertificateIndex, write_index
 from healthhub.provisioning.certificates import (
     NAME_MAX,
     SERVER_YEARS,
@@ -33,6 +34,7 @@ from healthhub.provisioning.certificates import (
     write_private_key,
 )
 from healthhub.provisioning.errors import AlreadyExists, InvalidRequest
+from healthhub.provisioning.revocation_list import write_crl
 
 MANIFEST_HEADER = "# Health Hub fleet, written by healthhub-provision init.\n"
 
@@ -122,12 +124,18 @@ def _write_fleet(layout: FleetLayout, name: str, broker_host: str, broker_port: 
     )
     write_private_key(layout.server_key, server_key)
     write_cert(layout.server_cert, server_cert)
+    issued = CertificateIndex()
+    issued.record(server_cert, "server")
 
     for client, common_name in (("bridge", BRIDGE_IDENTITY), ("console", CONSOLE_IDENTITY)):
         files = layout.client(client)
         cert, key = issue(ca, common_name, unit="practice")
         write_private_key(files.key, key)
         write_cert(files.cert, cert)
+        issued.record(cert, "client")
+    # An empty CRL from the start: the broker's `crlfile` must exist for it to start.
+    write_crl(layout, issued)
+    write_index(layout, issued)
 
     seed, verify_key = generate_signing_key()  # nacl.signing.SigningKey.generate()
     write_key(layout.signing_key, seed, private=True)

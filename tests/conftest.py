@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import log_scan
 import processes
 import pytest
 from processes import BROKER_LOG, Enrol, free_port
@@ -129,6 +130,21 @@ def _reap_services() -> Iterator[None]:
     yield
     while processes.STARTED:
         processes.STARTED.pop().kill()
+
+
+@pytest.fixture(autouse=True)
+def _logs_hold_no_secrets(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every log under the test's ``tmp_path`` is scanned when it ends (tests/log_scan.py)."""
+    # Asked for before the test runs, so that tmp_path is torn down after this scan.
+    tmp = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp is None:
+        return
+    logs = list(tmp.rglob("*.log"))
+    if not logs:
+        return
+    findings = log_scan.scan(logs, log_scan.fleet_secrets(tmp))
+    assert not findings, "secrets or patient data in logs:\n" + "\n".join(findings[:20])
 
 
 @pytest.fixture

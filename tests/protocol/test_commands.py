@@ -79,7 +79,9 @@ def test_defaults_are_filled_in_and_no_arg_commands_take_none() -> None:
     assert make("kiosk-1", "reboot", now=NOW).args == {}
     sent = decode(signed_bytes(document(args={})), VERIFY, device="kiosk-1", now=NOW)
     assert sent.args == {"seconds": 30}
-    for name in commands.NAMES:
+    for name, spec in commands.NAMES.items():
+        if any(rule.default is None for rule in spec.args.values()):
+            continue  # a required argument (cert.install): tests/protocol/test_cert_commands.py
         command = make("kiosk-1", name, now=NOW)
         assert decode(encode(command, SEED), VERIFY, device="kiosk-1", now=NOW) == command
 

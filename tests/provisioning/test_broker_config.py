@@ -143,6 +143,7 @@ def test_broker_config(made: FleetLayout) -> None:
         "require_certificate true",
         "use_identity_as_username true",
         "tls_version tlsv1.2",
+        f"crlfile {root}/ca/crl.pem",
         f"acl_file {root}/broker/acl",
     ]
     assert made.broker_data.is_dir()
