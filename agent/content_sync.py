@@ -8,6 +8,10 @@ memory), and unsubscribed once stored. A reconnect subscribes again to what is s
 wanted. Nothing arrives for ``fetch_timeout_s`` while blobs are wanted: the target is given
 up (reported ``rejected`` with the blobs that never came) and the content already served
 stays. Store calls hash and fsync files, so they run in a worker thread, one at a time.
+
+The moving of bytes (:class:`BlobSync`) is the same for any store that takes signed
+manifests and the blobs they name: software updates (``agent/software_sync.py``) use it
+with their own store and topics.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from healthhub.agent.config import DeviceConfig
 from healthhub.agent.content_store import ContentStore
@@ -26,13 +30,32 @@ from healthhub.protocol import topics
 
 log = logging.getLogger(__name__)
 
-_BLOB_PREFIX = f"{topics.ROOT}/content/blobs/"
+BLOB_PREFIX = f"{topics.ROOT}/content/blobs/"
 
 
-class ContentSync:
+class BlobStore(Protocol):
+    """What :class:`BlobSync` asks of a store; every call may do file I/O."""
+
+    def level_of(self, topic: str) -> str | None: ...
+    def offer(self, level: str, payload: bytes) -> object: ...
+    def receive(self, chunk_sha: str, payload: bytes) -> object: ...  # truthy: report
+    def wanted(self) -> list[str]: ...
+    def give_up(self, reason: str) -> object: ...
+    def reported(self) -> dict[str, Any]: ...
+
+
+StoreT = TypeVar("StoreT", bound=BlobStore)
+
+
+class BlobSync(Generic[StoreT]):
+    """Manifests to ``store``, the blobs it wants fetched through a window, reports out."""
+
+    #: How long the loop sleeps when nothing wakes it (:meth:`tick` runs at least this often).
+    idle_s = 5.0
+
     def __init__(
         self,
-        store: ContentStore,
+        store: StoreT,
         *,
         report: Callable[[], None],
         window: int = 16,
@@ -53,29 +76,13 @@ class ContentSync:
         # at a time, so the loop (status file, telemetry) reads this copy instead.
         self.reported: dict[str, Any] = store.reported()
 
-    @classmethod
-    def for_device(
-        cls, config: DeviceConfig, verify_key: bytes, *, report: Callable[[], None]
-    ) -> ContentSync:
-        """The store in ``state_dir/content`` with the device's ``content`` settings."""
-        settings = config.content
-        store = ContentStore(
-            config.state_dir / "content",
-            verify_key,
-            device=config.device.id,
-            site=config.device.site,
-            budget_bytes=int(settings.budget_mb * 1024 * 1024),
-        )
-        return cls(
-            store,
-            report=report,
-            window=settings.fetch_window,
-            fetch_timeout_s=settings.fetch_timeout_s,
-        )
-
     def topics(self) -> list[str]:
         """The manifest topics to subscribe to on every connection."""
-        return [scope.content_topic() for scope in self.store.scopes.values()]
+        raise NotImplementedError
+
+    async def tick(self) -> bool:
+        """Called by :meth:`run` at least every :attr:`idle_s`; True: report a change."""
+        return False
 
     def received(self, message: Incoming) -> bool:
         """Take a message if it is content (a manifest or a blob); False if not ours."""
@@ -85,9 +92,9 @@ class ContentSync:
             self._manifests[level] = message.payload
             self._wake.set()
             return True
-        if not message.topic.startswith(_BLOB_PREFIX):
+        if not message.topic.startswith(BLOB_PREFIX):
             return False
-        sha = message.topic.removeprefix(_BLOB_PREFIX)
+        sha = message.topic.removeprefix(BLOB_PREFIX)
         if sha not in self._subscribed or not message.payload:
             return True  # not asked for (any more), or a cleared topic
         try:
@@ -108,8 +115,10 @@ class ContentSync:
         """Until cancelled: offer manifests, store chunks, keep the fetch window full."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_s)
             self._wake.clear()
+            if await self.tick():
+                await self._changed()
             while self._manifests:
                 level = next(iter(self._manifests))
                 payload = self._manifests.pop(level)
@@ -177,3 +186,31 @@ class ContentSync:
             "fetching": len(self._subscribed),
             "fetch_timeout_s": self.fetch_timeout_s,
         }
+
+
+class ContentSync(BlobSync[ContentStore]):
+    """Information content: the store in ``state_dir/content`` on the content topics."""
+
+    @classmethod
+    def for_device(
+        cls, config: DeviceConfig, verify_key: bytes, *, report: Callable[[], None]
+    ) -> ContentSync:
+        """The store in ``state_dir/content`` with the device's ``content`` settings."""
+        settings = config.content
+        store = ContentStore(
+            config.state_dir / "content",
+            verify_key,
+            device=config.device.id,
+            site=config.device.site,
+            budget_bytes=int(settings.budget_mb * 1024 * 1024),
+        )
+        return cls(
+            store,
+            report=report,
+            window=settings.fetch_window,
+            fetch_timeout_s=settings.fetch_timeout_s,
+        )
+
+    def topics(self) -> list[str]:
+        """The manifest topics to subscribe to on every connection."""
+        return [scope.content_topic() for scope in self.store.scopes.values()]

@@ -49,6 +49,7 @@ from healthhub.agent.pi_health import HealthSources
 from healthhub.agent.retry_policies import broker_reconnect
 from healthhub.agent.screenshots import ScreenshotRequests
 from healthhub.agent.sessions import SessionDesk
+from healthhub.agent.software_sync import SoftwareSync
 from healthhub.agent.staff_pin import PinGuard
 from healthhub.agent.systemd_notify import SystemdNotifier
 from healthhub.agent.telemetry import snapshot
@@ -155,6 +156,7 @@ class Agent:
         self.desk: SessionDesk
         self.commands: CommandRunner
         self.content: ContentSync
+        self.software: SoftwareSync
         self.printer: PagePrinter | None
         self.health: HealthMonitor
 
@@ -230,6 +232,10 @@ class Agent:
         verify_key = read_key(self.config.trust.signing_public_key_file)
         self.content = ContentSync.for_device(self.config, verify_key, report=self._content_changed)
         self._content_digest = self.content.store.served_digest
+        self._confirmed_at_start = outbox.confirmed_seq  # the updater's health check
+        self.software = SoftwareSync.for_device(
+            self.config, verify_key, report=self._software_changed, health=self._software_health
+        )
         self.printer = (
             None
             if self.config.printer is None
@@ -296,6 +302,7 @@ class Agent:
             tasks.append(loop.create_task(self.remote_config.run(), name="remote-config"))
         tasks.append(loop.create_task(self.commands.run(), name="commands"))
         tasks.append(loop.create_task(self.content.run(), name="content"))
+        tasks.append(loop.create_task(self.software.run(), name="software"))
         stop_wait = loop.create_task(self._stop.wait())
         waiting: set[asyncio.Task[Any]] = {*tasks, stop_wait}
         failure: BaseException | None = None
@@ -476,6 +483,7 @@ class Agent:
             if self.layers is not None:
                 self._config_changed()
             self._content_changed()
+            self._software_changed()
             self._write_status_file()
             if not self._ready:
                 self._ready = True
@@ -515,6 +523,9 @@ class Agent:
             self.content.link_up(link)
             for topic in self.content.topics():
                 await link.subscribe(topic, qos=1)
+            self.software.link_up(link)
+            for topic in self.software.topics():
+                await link.subscribe(topic, qos=1)
             if self.layers is not None:
                 for scope in self.layers.scopes.values():
                     await link.subscribe(scope.topic(), qos=1)
@@ -541,7 +552,7 @@ class Agent:
             self.commands.received(message)
         elif level is not None and self.remote_config is not None:
             self.remote_config.received(level, message.payload)
-        elif not self.content.received(message):
+        elif not (self.content.received(message) | self.software.received(message)):
             log.warning("message on unexpected topic %s ignored", topic)
 
     # -- remote configuration --------------------------------------------------
@@ -558,6 +569,18 @@ class Agent:
             self._content_digest = digest
             content_dir = str(self.content.store.current_dir)
             self._publish(api.Event("content", {"content_dir": content_dir, "digest": digest}))
+
+    def _software_changed(self) -> None:
+        self._report(topics.software_reported(self.device), self.software.reported)
+
+    def _software_health(self) -> dict[str, Any]:
+        """What the updater judges a release on trial by (agent/software_sync.py)."""
+        return {
+            "link": self.link_state.state,
+            "last_seq": self.delivery.last_seq,
+            "confirmed_seq": self.delivery.confirmed_seq,
+            "confirmed_at_start": self._confirmed_at_start,
+        }
 
     def _report(self, topic: str, report: dict[str, Any]) -> None:
         """Write the status file and publish ``report`` retained on ``topic`` if connected."""
@@ -796,6 +819,8 @@ class Agent:
             "commands": self.commands.to_json(),
             "content": self._content_summary(),
             "identity": self._identity.to_json(),
+            "version": AGENT_VERSION,
+            "software": self.software.reported,
         }
         try:
             write_atomic(self.state_dir / STATUS_FILE, canonical.dumps(status), mode=0o600)

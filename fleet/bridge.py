@@ -297,7 +297,7 @@ class Bridge:
                 return Report(device, "status", parse_status(message.payload))
             if rest == "telemetry":
                 return Report(device, "telemetry", parse_telemetry(message.payload))
-            if rest in ("config/reported", "content/reported"):  # the layers it holds
+            if rest in ("config/reported", "content/reported", "software/reported"):
                 kind = rest.split("/")[0]
                 return Report(device, kind, canonical.loads_object(message.payload, what=rest))
             if rest == "ack":  # an empty payload: the retained ack was cleared

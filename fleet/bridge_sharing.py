@@ -101,6 +101,7 @@ class Membership:
             (topics.ALL_TELEMETRY, 0),
             (topics.ALL_CONFIG_REPORTED, 1),
             (topics.ALL_CONTENT_REPORTED, 1),
+            (topics.ALL_SOFTWARE_REPORTED, 1),
         ]
         if not self.shared:
             return [(topics.ALL_UP, 1), *reports]

@@ -8,6 +8,7 @@ healthhub-fleet fhir --store STORE.sqlite --out DIR [--since T]
 healthhub-fleet config push|show ..., healthhub-fleet cmd ... (see control_cli.py)
 healthhub-fleet report --store STORE.sqlite --out report.html [--from D] [--to D] (report_cli.py)
 healthhub-fleet serve ..., healthhub-fleet staff add|list|disable ... (see web_cli.py)
+healthhub-fleet update --fleet DIR --wheels DIR (--site S | --device D ...) (software_cli.py)
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from healthhub.fleet import alerts_cli, control_cli, fhir_export, fhir_post, report_cli, web_cli
+from healthhub.fleet import (
+    alerts_cli,
+    control_cli,
+    fhir_export,
+    fhir_post,
+    report_cli,
+    software_cli,
+    web_cli,
+)
 from healthhub.fleet.alert_escalation import CHECK_EVERY_S, CommandNotifier, EscalationLoop
 from healthhub.fleet.bridge import REPORT_EVERY_S, Bridge
 from healthhub.fleet.bridge_sharing import Membership, instance_name, share_group
@@ -154,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     control_cli.add_parsers(sub)
     report_cli.add_parsers(sub)
     web_cli.add_parsers(sub)
+    software_cli.add_parsers(sub)
     return parser
 
 
@@ -173,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         **control_cli.COMMANDS,
         **report_cli.COMMANDS,
         **web_cli.COMMANDS,
+        **software_cli.COMMANDS,
     }
     try:
         return commands[args.command](args)
@@ -333,7 +344,8 @@ def status_table(found: list[dict[str, Any]]) -> list[str]:
     (fleet/site/device; ``!`` marks a layer whose last push was rejected or rolled back),
     and the unit's Pi health (``!`` marks what the unit says is over its threshold)."""
     lines = [
-        f"{'device':<14}{'site':<14}{'state':<9}{'link':<13}{'outbox':>7}{'oldest':>8}  "
+        f"{'device':<14}{'site':<14}{'state':<9}{'version':<9}{'link':<13}{'outbox':>7}"
+        f"{'oldest':>8}  "
         f"{'config f/s/d':<14}{'content f/s/d':<15}{'last command':<26}{'alerts':>6}  "
         f"{'temp':>5}{'free':>6}  {'sd wear':<17}health"
     ]
@@ -346,7 +358,8 @@ def status_table(found: list[dict[str, Any]]) -> list[str]:
         alerts = "-" if row.get("alerts") is None else str(row["alerts"])
         temp, free, sd, flags = health_cells(row.get("health"))
         lines.append(
-            f"{row['device']:<14}{row['site']:<14}{row['state']:<9}{row['link'] or '-':<13}"
+            f"{row['device']:<14}{row['site']:<14}{row['state']:<9}"
+            f"{row.get('version') or '-':<9}{row['link'] or '-':<13}"
             f"{depth:>7}{oldest:>8}  {_versions(row['config']):<14}"
             f"{_versions(row['content']):<15}{last:<26}{alerts:>6}  "
             f"{temp:>5}{free:>6}  {sd:<17}{flags}"

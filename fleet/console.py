@@ -192,6 +192,7 @@ def rows(
                 "confirmed_seq": outbox.get("confirmed_seq"),
                 "link": (latest or {}).get("link", {}).get("state"),
                 "uptime_s": (latest or {}).get("uptime_s"),
+                "version": (latest or {}).get("version"),  # the release the agent runs
                 "config": _held(config.get(device)),
                 "content": _held(content.get(device)),
                 "last_command": ((latest or {}).get("commands") or {})

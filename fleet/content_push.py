@@ -64,7 +64,7 @@ def push(
             session.snapshot().get(scope.content_topic()),
             lambda payload: content.decode(payload, verify_key, expected=scope).version,
         )
-        _publish_blobs(session, [path for _, path in entries])
+        publish_blobs(session, [path for _, path in entries])
         reached = targets(layout, scope)  # before the manifest is made: it reads every enrolment
         manifest = content.make(scope, held + 1, now_utc(), [file for file, _ in entries])
         session.publish(scope.content_topic(), content.encode(manifest, seed), retain=True)
@@ -75,7 +75,7 @@ def push(
         session.close()
 
 
-def _publish_blobs(session: ConsoleSession, paths: list[Path]) -> None:
+def publish_blobs(session: ConsoleSession, paths: list[Path]) -> None:
     sent: set[str] = set()
     in_flight: list[MQTTMessageInfo] = []
     for path in paths:

@@ -33,8 +33,9 @@ from healthhub.fleet.store_schema import migrate
 from healthhub.protocol.envelope import Envelope
 
 #: What the bridge keeps the latest of per device: its retained status (birth or Last Will),
-#: telemetry, and the configuration and content layers it reported holding.
-REPORT_KINDS = ("status", "telemetry", "config", "content")
+#: telemetry, the configuration and content layers it reported holding, and its software
+#: update state (the version it runs).
+REPORT_KINDS = ("status", "telemetry", "config", "content", "software")
 
 __all__ = ["AlertNotFound", "Filed", "FilingResult", "PracticeStore", "StoreError"]
 

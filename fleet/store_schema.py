@@ -91,6 +91,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE device_reports ADD COLUMN content_at TEXT",
         ),
     ),
+    Migration(
+        4,
+        "the software update state each device last reported",
+        (
+            "ALTER TABLE device_reports ADD COLUMN software TEXT",
+            "ALTER TABLE device_reports ADD COLUMN software_at TEXT",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

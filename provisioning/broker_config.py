@@ -143,6 +143,7 @@ def render_acl(layout: FleetLayout) -> str:
             topics.ALL_TELEMETRY,
             topics.ALL_CONFIG_REPORTED,
             topics.ALL_CONTENT_REPORTED,
+            topics.ALL_SOFTWARE_REPORTED,
             f"{ROOT}/devices/+/cmd/res",
             f"{ROOT}/devices/+/ack",
         ],
@@ -161,6 +162,9 @@ def render_acl(layout: FleetLayout) -> str:
             f"{ROOT}/devices/+/content",
             f"{ROOT}/devices/+/cmd/req",
             topics.CONTENT_BLOBS,
+            topics.FLEET_SOFTWARE,
+            f"{ROOT}/sites/+/software",
+            f"{ROOT}/devices/+/software",
         ],
     )
     revoked = revoked_devices(layout)
@@ -182,6 +186,9 @@ def render_acl(layout: FleetLayout) -> str:
                 topics.FLEET_CONFIG,
                 topics.FLEET_CONTENT,
                 topics.CONTENT_BLOBS,
+                topics.device_software(device),
+                topics.site_software(site),
+                topics.FLEET_SOFTWARE,
             ],
             writes=[
                 topics.status(device),
@@ -189,6 +196,7 @@ def render_acl(layout: FleetLayout) -> str:
                 f"{topics.device_root(device)}/up/#",
                 topics.config_reported(device),
                 topics.content_reported(device),
+                topics.software_reported(device),
                 topics.command_response(device),
             ],
         )

@@ -36,7 +36,14 @@ from healthhub.provisioning.target_root import TargetRoot
 
 CONFIG_DIR: Final = "/etc/healthhub"
 STATE_DIR: Final = "/var/lib/healthhub"
-UNITS: Final = ("healthhub-agent.service", "healthhub-kiosk.service", "healthhub-firstboot.service")
+UNITS: Final = (
+    "healthhub-agent.service",
+    "healthhub-kiosk.service",
+    "healthhub-firstboot.service",
+    # software updates: the path unit (enabled) starts the updater when the agent asks
+    "healthhub-update.service",
+    "healthhub-update.path",
+)
 #: Packaged file -> where it is installed (mode 0644 root).
 SYSTEM_FILES: Final = {
     "healthhub.sysusers.conf": "/etc/sysusers.d/healthhub.conf",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,6 +123,25 @@ def display() -> Iterator[str]:
     yield f":{number}"
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release's wheel set, built once per session from this source tree: ``pip wheel``
+    builds Health Hub's own wheel and fetches its dependencies' (from pip's cache after the
+    first run; PyPI otherwise), what ``healthhub-provision install --wheels`` and a software
+    update install from on a unit."""
+    folder = tmp_path_factory.mktemp("wheels")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+         "--wheel-dir", str(folder), str(REPO)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, (
+        f"pip wheel failed (PyPI or pip's cache must be reachable; `make setup` first):\n"
+        f"{result.stderr[-2000:]}"
+    )
+    return folder
 
 
 @pytest.fixture(autouse=True)

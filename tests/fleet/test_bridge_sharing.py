@@ -37,6 +37,7 @@ def test_a_single_bridge_keeps_its_client_id_subscriptions_and_week_long_session
         (topics.ALL_TELEMETRY, 0),
         (topics.ALL_CONFIG_REPORTED, 1),
         (topics.ALL_CONTENT_REPORTED, 1),
+        (topics.ALL_SOFTWARE_REPORTED, 1),
     ]
     assert alone.stale_subscriptions() == []
 
@@ -51,6 +52,7 @@ def test_a_shared_instance_shares_only_the_data_and_watches_the_acks() -> None:
         (topics.ALL_TELEMETRY, 0),
         (topics.ALL_CONFIG_REPORTED, 1),
         (topics.ALL_CONTENT_REPORTED, 1),
+        (topics.ALL_SOFTWARE_REPORTED, 1),
         (f"{topics.ROOT}/devices/+/ack", 0),
     ]
     assert member.stale_subscriptions() == [topics.ALL_UP]

@@ -65,6 +65,7 @@ def device_grants(device: str, site: str) -> set[tuple[str, str]]:
         ("write", f"{own}/up/#"),
         ("write", f"{own}/config/reported"),
         ("write", f"{own}/content/reported"),
+        ("write", f"{own}/software/reported"),
         ("write", f"{own}/cmd/res"),
         ("read", f"{own}/ack"),
         ("read", f"{own}/config"),
@@ -75,6 +76,9 @@ def device_grants(device: str, site: str) -> set[tuple[str, str]]:
         ("read", "healthhub/v1/fleet/config"),
         ("read", "healthhub/v1/fleet/content"),
         ("read", "healthhub/v1/content/blobs/#"),
+        ("read", f"{own}/software"),
+        ("read", f"healthhub/v1/sites/{site}/software"),
+        ("read", "healthhub/v1/fleet/software"),
     }
 
 
@@ -88,6 +92,7 @@ def test_acl_for_two_devices_on_two_sites(made: FleetLayout) -> None:
             ("read", "healthhub/v1/devices/+/telemetry"),
             ("read", "healthhub/v1/devices/+/config/reported"),
             ("read", "healthhub/v1/devices/+/content/reported"),
+            ("read", "healthhub/v1/devices/+/software/reported"),
             ("read", "healthhub/v1/devices/+/cmd/res"),
             ("read", "healthhub/v1/devices/+/ack"),
             ("write", "healthhub/v1/devices/+/ack"),
@@ -102,6 +107,9 @@ def test_acl_for_two_devices_on_two_sites(made: FleetLayout) -> None:
             ("write", "healthhub/v1/devices/+/content"),
             ("write", "healthhub/v1/devices/+/cmd/req"),
             ("write", "healthhub/v1/content/blobs/#"),
+            ("write", "healthhub/v1/fleet/software"),
+            ("write", "healthhub/v1/sites/+/software"),
+            ("write", "healthhub/v1/devices/+/software"),
         },
         "wall-1": device_grants("wall-1", "practice-a"),
         "kiosk-2": device_grants("kiosk-2", "practice-b"),

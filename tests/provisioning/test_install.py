@@ -101,6 +101,12 @@ def test_units_rules_and_tmpfiles_are_installed_and_enabled(installed: Path) -> 
         assert _owner_mode(units / unit) == (0, 0, 0o644)
         wanted = units / "multi-user.target.wants" / unit
         assert os.readlink(wanted) == f"/etc/systemd/system/{unit}"
+    # software updates: the path unit is enabled and starts the updater, which is not
+    assert os.readlink(units / "multi-user.target.wants/healthhub-update.path") == (
+        "/etc/systemd/system/healthhub-update.path"
+    )
+    assert _owner_mode(units / "healthhub-update.service") == (0, 0, 0o644)
+    assert not (units / "multi-user.target.wants/healthhub-update.service").exists()
     names = (installed / "etc/udev/rules.d/91-healthhub-names.rules").read_text()
     assert (
         'SUBSYSTEM=="tty", ENV{ID_MODEL_ID}=="6001", ENV{ID_SERIAL_SHORT}=="A10K3X9Q", '
