@@ -53,14 +53,13 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from healthhub.agent.blob_files import remove, write_new
 from healthhub.protocol import canonical
 from healthhub.protocol.clock import now_utc
 from healthhub.protocol.config_layers import LEVELS, Scope, scopes_of
@@ -90,7 +89,6 @@ BLOBS = "blobs"
 SETS = "sets"
 
 _HASH_NAME = re.compile(r"[0-9a-f]{64}")
-_FILE_MODE = 0o444  # served files are read-only: the UI must not change what was signed
 _DIR_MODE = 0o755
 
 
@@ -187,42 +185,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_new(directory: Path, name: str, pieces: Iterable[bytes]) -> None:
-    """``directory/name`` made from ``pieces``: written to a temporary file, fsynced, renamed.
-
-    The directory is not fsynced for each file (a chunk would cost two fsyncs): a rename a
-    power cut takes back loses a chunk or blob that is fetched again, and the directories
-    that decide what is served (a set's, the root's) are fsynced before the switch. An
-    exception from ``pieces`` (a joined file that does not match) leaves nothing behind.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), _FILE_MODE)
-            for piece in pieces:
-                handle.write(piece)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, directory / name)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-
-
-def _remove(path: Path) -> None:
-    """Delete a file, link or folder; a failure is logged (clean-up is retried later)."""
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("cannot delete %s: %s", path.name[:20], exc.strerror or exc)
-
-
 def _ancestors(path: str) -> list[str]:
     """``a``, ``a/b`` for ``a/b/c``."""
     return [str(parent) for parent in reversed(PurePosixPath(path).parents) if str(parent) != "."]
@@ -311,16 +273,16 @@ class ContentStore:
         anything in ``chunks/`` or ``blobs/`` not named by a hash; index the rest."""
         for entry in os.scandir(self.root):
             if entry.name.startswith("."):
-                _remove(Path(entry.path))
+                remove(Path(entry.path))
         for entry in os.scandir(self._set_dir):
             if entry.name.startswith(".") or not _HASH_NAME.fullmatch(entry.name):
-                _remove(Path(entry.path))
+                remove(Path(entry.path))
         for directory, index in ((self._chunk_dir, self._chunks), (self._blob_dir, self._blobs)):
             for entry in os.scandir(directory):
                 if _HASH_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                     index[entry.name] = entry.stat(follow_symlinks=False).st_size
                 else:
-                    _remove(Path(entry.path))
+                    remove(Path(entry.path))
 
     def _load(self) -> tuple[_Layers, bool]:
         """The kept manifests that still verify, and whether the file could be read."""
@@ -547,10 +509,10 @@ class ContentStore:
             if len(payload) != file.size:
                 raise _Refused(sha, f"{file.path} is {len(payload)} bytes, not {file.size}")
         if whole:  # a one-chunk file: the chunk is the file
-            _write_new(self._blob_dir, sha, [payload])
+            write_new(self._blob_dir, sha, [payload])
             self._blobs[sha] = len(payload)
         else:
-            _write_new(self._chunk_dir, sha, [payload])
+            write_new(self._chunk_dir, sha, [payload])
             self._chunks[sha] = len(payload)
 
     def _advance(self, files: list[ContentFile] | None) -> list[ContentReport]:
@@ -591,7 +553,7 @@ class ContentStore:
         """``blobs/{sha256}`` from the file's chunks, checked against the manifest."""
         if file.sha256 not in self._blobs:
             try:
-                _write_new(self._blob_dir, file.sha256, self._joined(file))
+                write_new(self._blob_dir, file.sha256, self._joined(file))
             except _Damaged:
                 return  # the damaged chunk is wanted again
             self._blobs[file.sha256] = file.size
@@ -667,9 +629,9 @@ class ContentStore:
         final = self._set_dir / target.digest
         building = self._set_dir / f".{target.digest}.tmp"
         for stale in (building, final):  # left by an interrupted run: never trusted
-            _remove(stale)
+            remove(stale)
         if any(file.sha256 == EMPTY_SHA256 for file, _ in target.files.values()):
-            _write_new(self._blob_dir, EMPTY_SHA256, [b""])  # never published: see protocol
+            write_new(self._blob_dir, EMPTY_SHA256, [b""])  # never published: see protocol
             self._blobs[EMPTY_SHA256] = 0
         fsync_directory(self._blob_dir)  # once for every blob joined since the last set
         try:
@@ -683,7 +645,7 @@ class ContentStore:
                 os.chmod(made, _DIR_MODE)  # mkdir's mode is masked by the umask
                 fsync_directory(made)
         except OSError:
-            _remove(building)
+            remove(building)
             raise
         os.rename(building, final)
         fsync_directory(self._set_dir)
@@ -779,7 +741,7 @@ class ContentStore:
             return
         for name in names:
             if name != self._served.digest:
-                _remove(self._set_dir / name)
+                remove(self._set_dir / name)
 
     def _collect(self, limit: int = 0) -> None:
         """Delete blobs and chunks nobody needs, if they hold more than ``limit`` bytes.
@@ -807,7 +769,7 @@ class ContentStore:
 
     def _drop(self, directory: Path, index: dict[str, int], sha: str) -> None:
         index.pop(sha, None)
-        _remove(directory / sha)
+        remove(directory / sha)
 
     # -- reports -----------------------------------------------------------------------
 

@@ -35,19 +35,18 @@ checked again (a wheel's size at start, its sha256 when it is linked into ``read
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from healthhub.agent.blob_files import remove, write_new
 from healthhub.protocol import canonical
 from healthhub.protocol import software as sw
 from healthhub.protocol.clock import now_utc
@@ -67,7 +66,6 @@ MAX_FAILED: Final = 32
 RESERVE_BYTES: Final = 256 * 1024 * 1024
 
 _HASH_NAME = re.compile(r"[0-9a-f]{64}")
-_FILE_MODE = 0o444
 
 
 @dataclass(frozen=True)
@@ -88,36 +86,6 @@ def _disk_reason(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "disk full"
     return f"cannot write the update: {exc.strerror or exc}"
-
-
-def _write_new(directory: Path, name: str, pieces: Iterable[bytes]) -> None:
-    """``directory/name`` from ``pieces``: a temporary file, fsynced, renamed (the folder is
-    fsynced when the wheel set is laid out, not per chunk)."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), _FILE_MODE)
-            for piece in pieces:
-                handle.write(piece)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, directory / name)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-
-
-def _remove(path: Path) -> None:
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("cannot delete %s: %s", path.name[:40], exc.strerror or exc)
 
 
 class _Refused(Exception):
@@ -171,11 +139,11 @@ class SoftwareStore:
         for directory in (self.root, self._ready_dir):
             for entry in os.scandir(directory):
                 if entry.name.startswith("."):  # an interrupted write
-                    _remove(Path(entry.path))
+                    remove(Path(entry.path))
         for directory, index in ((self._chunk_dir, None), (self._wheel_dir, self._wheels)):
             for entry in os.scandir(directory):
                 if not _HASH_NAME.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
-                    _remove(Path(entry.path))
+                    remove(Path(entry.path))
                 elif index is None:
                     self._chunks.add(entry.name)
                 else:
@@ -303,7 +271,7 @@ class SoftwareStore:
                 raise _Refused(f"a blob of {users[0].name} does not match its sha256")
             if len(payload) > CHUNK_BYTES:
                 raise _Refused(f"a blob of {users[0].name} is over {CHUNK_BYTES} bytes")
-            _write_new(self._chunk_dir, chunk_sha, [payload])
+            write_new(self._chunk_dir, chunk_sha, [payload])
             self._chunks.add(chunk_sha)
         except _Refused as exc:
             return self._refuse(str(exc))
@@ -353,14 +321,14 @@ class SoftwareStore:
             if size != file.size or whole.hexdigest() != file.sha256:
                 raise _Refused(f"{file.name} does not match its sha256 and size")
 
-        _write_new(self._wheel_dir, file.sha256, pieces())
+        write_new(self._wheel_dir, file.sha256, pieces())
         self._wheels[file.sha256] = file.size
         del self._missing[file.sha256]
         needed = {sha for other in self._missing.values() for sha in other.chunks}
         for sha in file.chunks:
             if sha in self._chunks and sha not in needed:
                 self._chunks.discard(sha)
-                _remove(self._chunk_dir / sha)
+                remove(self._chunk_dir / sha)
 
     def _lay_out(self, target: _Target) -> None:
         """``ready/{version}``: every wheel under its name, re-hashed, and the manifest; then
@@ -369,9 +337,9 @@ class SoftwareStore:
         final = self._ready_dir / version
         kept = sw.read_small_json(self.root / sw.REQUEST_FILE) or {}
         if not (kept.get("manifest") == target.digest and final.is_dir()):
-            _remove(final)
+            remove(final)
             building = self._ready_dir / f".{version}.tmp"
-            _remove(building)
+            remove(building)
             fsync_directory(self._wheel_dir)
             building.mkdir(mode=0o750)
             try:
@@ -379,13 +347,13 @@ class SoftwareStore:
                     source = self._wheel_dir / file.sha256
                     if _file_sha256(source) != file.sha256:  # damaged on the card since
                         self._wheels.pop(file.sha256, None)
-                        _remove(source)
+                        remove(source)
                         raise _Refused(f"{file.name} was damaged on the card; fetch it again")
                     os.link(source, building / file.name)
                 write_atomic(building / sw.MANIFEST_FILE, target.payload, mode=0o640)
                 fsync_directory(building)
             except BaseException:
-                _remove(building)
+                remove(building)
                 raise
             os.rename(building, final)
             fsync_directory(self._ready_dir)
@@ -423,10 +391,10 @@ class SoftwareStore:
         chunks = {sha for file in self._missing.values() for sha in file.chunks}
         for sha in [sha for sha in self._wheels if sha not in needed]:
             self._wheels.pop(sha)
-            _remove(self._wheel_dir / sha)
+            remove(self._wheel_dir / sha)
         for sha in [sha for sha in self._chunks if sha not in chunks]:
             self._chunks.discard(sha)
-            _remove(self._chunk_dir / sha)
+            remove(self._chunk_dir / sha)
 
     # -- the updater's side ----------------------------------------------------------------
 
@@ -504,15 +472,15 @@ class SoftwareStore:
         those of a newer push of the same version)."""
         request = sw.read_small_json(self.root / sw.REQUEST_FILE) or {}
         if request.get("manifest") == digest:
-            _remove(self.root / sw.REQUEST_FILE)
-        _remove(self.root / sw.HEALTH_FILE)
+            remove(self.root / sw.REQUEST_FILE)
+        remove(self.root / sw.HEALTH_FILE)
         folder = self._ready_dir / version
         try:
             kept = sw.digest((folder / sw.MANIFEST_FILE).read_bytes())
         except OSError:
             kept = None
         if kept == digest or (folder.exists() and kept is None):
-            _remove(folder)
+            remove(folder)
 
     # -- reports ---------------------------------------------------------------------------
 

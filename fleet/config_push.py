@@ -70,8 +70,13 @@ def targets(layout: FleetLayout, scope: Scope) -> list[str]:
 
 def reports(session: ConsoleSession, suffix: str = "/config/reported") -> dict[str, dict[str, Any]]:
     """Each device's last report (``config/reported`` or ``content/reported``), by device."""
+    return reports_in(session.snapshot(), suffix)
+
+
+def reports_in(retained: dict[str, bytes], suffix: str) -> dict[str, dict[str, Any]]:
+    """The reports among retained messages whose topics end in ``suffix``, by device."""
     found: dict[str, dict[str, Any]] = {}
-    for topic, payload in session.snapshot().items():
+    for topic, payload in retained.items():
         if not topic.endswith(suffix):
             continue
         try:

@@ -12,14 +12,13 @@ on the new version, or rolled back, or refused it.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthhub.fleet.config_push import targets
+from healthhub.fleet.config_push import reports_in, targets
 from healthhub.fleet.console_session import ConsoleSession
 from healthhub.fleet.content_push import publish_blobs
 from healthhub.fleet.registry import DeviceRegistry
@@ -118,7 +117,7 @@ def follow(
     while wait_s is not None and outcome.pending and time.monotonic() < deadline:
         if session.received != seen:
             seen = session.received
-            if tally(outcome, _reports(session.snapshot())) and progress is not None:
+            if tally(outcome, reports_in(session.snapshot(), _REPORTED)) and progress is not None:
                 progress(outcome)
         time.sleep(0.2)
 
@@ -139,17 +138,3 @@ def tally(outcome: UpdateOutcome, reports: dict[str, dict[str, Any]]) -> bool:
         elif state in (software.ROLLED_BACK, software.REJECTED):
             outcome.failed[device] = f"{state}: {report.get('detail', '')}"
     return changed
-
-
-def _reports(retained: dict[str, bytes]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for topic, payload in retained.items():
-        if not topic.endswith(_REPORTED):
-            continue
-        try:
-            report = json.loads(payload)
-        except ValueError:
-            continue
-        if isinstance(report, dict) and isinstance(report.get("device"), str):
-            found[report["device"]] = report
-    return found

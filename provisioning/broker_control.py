@@ -24,10 +24,8 @@ SIGUSR1. A broker started any other way gets SIGHUP (if its pid is in
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +41,7 @@ from healthhub.provisioning.broker_config import (
 from healthhub.provisioning.broker_process import (
     BrokerProcess,
     listener_address,
+    port_in_use,
     reload_acl,
     running_pid,
 )
@@ -96,15 +95,7 @@ def supervisor_pid(layout: FleetLayout) -> int | None:
 
 
 def _listening(conf: Path) -> bool:
-    host, port = listener_address(conf)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
+    return port_in_use(*listener_address(conf))
 
 
 def request_restart(layout: FleetLayout, *, timeout: float = RESTART_TIMEOUT_S) -> bool:

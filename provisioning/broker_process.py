@@ -94,7 +94,7 @@ def listener_address(conf: Path) -> tuple[str, int]:
     )
 
 
-def _port_in_use(host: str, port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         # As mosquitto does: a port whose old connections linger in TIME_WAIT is free.
@@ -161,7 +161,7 @@ class BrokerProcess:
                 f"this fleet's broker is already running (pid {other}); stop it first"
             )
         host, port = listener_address(conf)
-        if _port_in_use(host, port):
+        if port_in_use(host, port):
             raise BrokerStartError(
                 f"port {port} on {host} is in use by another process: stop it, or make a fleet "
                 "with another --broker-port"
@@ -181,7 +181,7 @@ class BrokerProcess:
         # A bind probe sees it without a connection (a TCP probe would put a
         # "Client connection ... failed" line in the broker's log at every start).
         while time.monotonic() < deadline and self._alive():
-            if self._logged_ready() and _port_in_use(host, port) and self._alive():
+            if self._logged_ready() and port_in_use(host, port) and self._alive():
                 return
             time.sleep(0.02)
         died = not self._alive()

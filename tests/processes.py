@@ -235,3 +235,18 @@ def configure_kiosk(config: Path, script: list[Any], *, measure_s: float = 0.2, 
         ],
         ui=ui,
     )
+
+
+def tree(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every entry under ``root``: mode, owner, size, modification time, link target (to show
+    that a step changed nothing at all)."""
+    found: dict[str, tuple[object, ...]] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            path = Path(folder, name)
+            info = path.lstat()
+            link = os.readlink(path) if path.is_symlink() else None
+            found[str(path.relative_to(root))] = (
+                info.st_mode, info.st_uid, info.st_gid, info.st_size, info.st_mtime_ns, link
+            )  # fmt: skip
+    return found

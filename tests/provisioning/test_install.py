@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from processes import run_cli
+from processes import run_cli, tree
 
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.provisioning.enrolment import enrol_device
@@ -33,25 +33,6 @@ def _members(root: Path) -> dict[str, set[str]]:
 def _owner_mode(path: Path) -> tuple[int, int, int]:
     info = path.lstat()
     return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
-
-
-def _tree(root: Path) -> dict[str, tuple[object, ...]]:
-    """Every entry under root: mode, owner, size, modification time, link target."""
-    found: dict[str, tuple[object, ...]] = {}
-    for folder, dirs, files in os.walk(root):
-        for name in [*dirs, *files]:
-            path = Path(folder, name)
-            info = path.lstat()
-            link = os.readlink(path) if path.is_symlink() else None
-            found[str(path.relative_to(root))] = (
-                info.st_mode,
-                info.st_uid,
-                info.st_gid,
-                info.st_size,
-                info.st_mtime_ns,
-                link,
-            )
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +118,7 @@ def test_the_package_runs_from_its_own_venv_at_the_units_paths(installed: Path) 
 def test_a_second_install_changes_nothing(
     installed: Path, fleet: FleetLayout, wheels: Path, tmp_path: Path
 ) -> None:
-    before = _tree(installed)
+    before = tree(installed)
     ports = tmp_path / "serial-ports.yaml"
     ports.write_text((installed / "etc/healthhub/serial-ports.yaml").read_text())
     again = run_cli(
@@ -145,7 +126,7 @@ def test_a_second_install_changes_nothing(
         "--bundle", str(fleet.device_dir("wall-7")), "--serial-ports", str(ports),
     )  # fmt: skip
     assert "nothing changed: already installed" in again.stdout
-    assert _tree(installed) == before
+    assert tree(installed) == before
 
 
 def test_a_changed_mode_is_put_right(installed: Path, fleet: FleetLayout) -> None:

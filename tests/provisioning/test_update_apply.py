@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import run_cli
+from processes import run_cli, tree
 
 from healthhub.protocol import canonical, software
 from healthhub.protocol.clock import now_utc
@@ -27,18 +27,6 @@ from healthhub.provisioning.update_health import HealthCheck, judge
 
 SEED, VERIFY = generate_signing_key()
 SITE = Scope("site", "practice-a")
-
-
-def _tree(root: Path) -> dict[str, tuple[object, ...]]:
-    found: dict[str, tuple[object, ...]] = {}
-    for folder, dirs, files in os.walk(root):
-        for name in [*dirs, *files]:
-            path = Path(folder, name)
-            info = path.lstat()
-            link = os.readlink(path) if path.is_symlink() else None
-            found[str(path.relative_to(root))] = (info.st_mode, info.st_size, info.st_mtime_ns,
-                                                  link)  # fmt: skip
-    return found
 
 
 def fake_release(root: Path, version: str) -> None:
@@ -110,13 +98,13 @@ def result_of(root: Path) -> dict[str, Any]:
 
 
 def refused_without_touching_opt(root: Path, reason: str) -> None:
-    before = _tree(root / "opt")
+    before = tree(root / "opt")
     code, output = apply(root)
     assert code == 1, output
     assert reason in output
     assert (result_of(root)["state"], reason in result_of(root)["detail"]) == ("rejected", True)
     assert not (root / "var/lib/healthhub/software/request.json").exists()
-    assert _tree(root / "opt") == before
+    assert tree(root / "opt") == before
 
 
 def test_a_wheel_changed_after_the_agent_checked_it_is_refused(root: Path) -> None:
@@ -164,12 +152,12 @@ def test_downgrades_need_the_manifests_permission(root: Path) -> None:
 
 
 def test_the_running_version_is_healthy_and_nothing_is_done(root: Path) -> None:
-    before = _tree(root / "opt/healthhub/releases")
+    before = tree(root / "opt/healthhub/releases")
     ask(root, "0.1.0")
     code, output = apply(root)
     assert code == 0, output
     assert result_of(root)["state"] == "healthy"
-    assert _tree(root / "opt/healthhub/releases") == before
+    assert tree(root / "opt/healthhub/releases") == before
     assert not (root / "var/lib/healthhub/software/request.json").exists()
     code, output = apply(root)  # the path unit starting it again: nothing to do
     assert (code, "no update requested" in output) == (0, True)
@@ -239,11 +227,11 @@ def test_a_power_cut_during_a_rollback_is_finished_and_the_version_never_retried
     (ask_again / "request.json").write_bytes(
         canonical.dumps({"version": "0.1.1", "manifest": digest})
     )
-    before = _tree(root / "opt/healthhub/releases")
+    before = tree(root / "opt/healthhub/releases")
     code, output = apply(root)
     assert code == 1, output
     assert "not tried again: rolled back to 0.1.0" in output
-    assert _tree(root / "opt/healthhub/releases") == before
+    assert tree(root / "opt/healthhub/releases") == before
 
 
 def test_a_release_that_does_not_come_up_connected_is_rolled_back(root: Path) -> None:
@@ -310,10 +298,10 @@ def test_a_release_that_does_not_build_is_refused_and_leaves_nothing_behind(root
     """pip refuses a damaged wheel (the sha256 is the fleet's, the bytes are no zip): the
     partial venv goes, the running release stays in use."""
     ask(root, "0.1.1", files={"healthhub-0.1.1-py3-none-any.whl": b"not a zip file"})
-    before = sorted(_tree(root / "opt"))
+    before = sorted(tree(root / "opt"))
     code, output = apply(root)
     assert code == 1, output
     assert "could not install the wheels" in result_of(root)["detail"]
-    assert sorted(_tree(root / "opt")) == before
+    assert sorted(tree(root / "opt")) == before
     assert os.readlink(root / "opt/healthhub/venv") == "releases/0.1.0/venv"
     assert not (root / "var/lib/healthhub/software/request.json").exists()

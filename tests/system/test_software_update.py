@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import Enrol, Service, bridge, configure, rows, run_cli, wait_until
+from processes import Enrol, Service, bridge, configure, rows, run_cli, tree, wait_until
 
 from healthhub.fleet.console_session import ConsoleSession
 from healthhub.protocol import software, topics
@@ -182,18 +182,6 @@ def _update(fleet: FleetLayout, wheels: Path, deadline: int) -> tuple[int, dict[
     return result.returncode, json.loads(result.stdout)
 
 
-def _tree(root: Path) -> dict[str, tuple[object, ...]]:
-    found: dict[str, tuple[object, ...]] = {}
-    for folder, dirs, files in os.walk(root):
-        for name in [*dirs, *files]:
-            path = Path(folder, name)
-            info = path.lstat()
-            link = os.readlink(path) if path.is_symlink() else None
-            found[str(path.relative_to(root))] = (info.st_mode, info.st_size, info.st_mtime_ns,
-                                                  link)  # fmt: skip
-    return found
-
-
 @pytest.fixture
 def unit(
     fleet: FleetLayout, enrol: Enrol, wheels: Path, tmp_path: Path
@@ -282,7 +270,7 @@ def test_a_good_release_goes_live_and_a_broken_one_rolls_back_by_itself(
         assert all(code in (0, 1) for code in path_unit.runs)
 
         # (c) a forged manifest, and a wheel whose bytes do not match: /opt is not touched
-        before = _tree(root / "opt")
+        before = tree(root / "opt")
         _forged_and_mismatched(fleet, releases["0.1.1"])
         report = wait_until(
             lambda: "does not match its sha256" in (r := _software_report(store)).get(
@@ -291,7 +279,7 @@ def test_a_good_release_goes_live_and_a_broken_one_rolls_back_by_itself(
             60, "the mismatching wheel refused",
         )  # fmt: skip
         assert report["state"] == software.REJECTED
-        assert _tree(root / "opt") == before
+        assert tree(root / "opt") == before
         assert not (state / "software" / software.REQUEST_FILE).exists()
         _all_filed_once(store, state)
 
