@@ -121,11 +121,17 @@ class HealthThresholds(_Strict):
     disk_free_min_percent: float = Field(default=10, ge=0, le=90)
     disk_free_min_mb: float = Field(default=500, ge=0, le=1_048_576)
     clear_after_s: float = Field(default=600, ge=0, le=86_400)
+    # The client certificate's expiry (2 years from enrolment or renewal): time enough to run
+    # `healthhub-provision rotate` while the unit is online, and a louder step near the end.
+    certificate_warning_days: int = Field(default=60, ge=1, le=730)
+    certificate_critical_days: int = Field(default=14, ge=0, le=730)
 
     @model_validator(mode="after")
     def _critical_above_warning(self) -> HealthThresholds:
         if self.cpu_critical_c < self.cpu_warning_c:
             raise ValueError("cpu_critical_c must not be below cpu_warning_c")
+        if self.certificate_critical_days > self.certificate_warning_days:
+            raise ValueError("certificate_critical_days must not be above certificate_warning_days")
         return self
 
 

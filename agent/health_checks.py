@@ -18,13 +18,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from healthhub.agent.config import HealthThresholds
 from healthhub.agent.pi_health import DiskSpace, PiHealth, StorageWear, Throttled
 from healthhub.protocol import canonical
+from healthhub.protocol.clock import parse_utc
 from healthhub.protocol.device_health import LEVELS
+from healthhub.protocol.errors import ProtocolError
 from healthhub.protocol.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -160,6 +163,38 @@ def disk_space(health: PiHealth, limits: HealthThresholds) -> Finding | None:
 
 
 CHECKS = (cpu_temperature, under_voltage, sd_wear, disk_space)
+DAY_S = 86_400
+
+
+def certificate_expiry(
+    not_after: str | None, limits: HealthThresholds, *, now: datetime
+) -> Finding | None:
+    """The unit's client certificate nearing its end: past it the broker refuses the unit and
+    readings wait in the outbox until someone visits (hazard H59)."""
+    if not not_after:
+        return None
+    try:
+        ends = parse_utc(not_after)
+    except ProtocolError:
+        return None
+    days = (ends - now).total_seconds() / DAY_S
+    if days <= limits.certificate_critical_days:
+        level, threshold = "critical", limits.certificate_critical_days
+    elif days <= limits.certificate_warning_days:
+        level, threshold = "warning", limits.certificate_warning_days
+    else:
+        level, threshold = "ok", limits.certificate_warning_days
+    left = "expired" if days < 0 else f"{int(days)} days left"
+    return Finding(
+        "certificate_expiry",
+        level,
+        level,  # a renewal moves it far from the threshold: no band needed
+        int(days),
+        threshold,
+        "d",
+        f"client certificate expires {ends:%Y-%m-%d} ({left}): renew it with "
+        "`healthhub-provision rotate` while the unit is online",
+    )
 
 
 def findings(health: PiHealth, limits: HealthThresholds) -> list[Finding]:

@@ -23,6 +23,7 @@ from healthhub.agent.health_checks import (
     STATE_FILE,
     Change,
     HealthWatch,
+    certificate_expiry,
     findings,
     load_states,
     save_states,
@@ -47,6 +48,7 @@ class HealthMonitor:
         limits: Callable[[], HealthThresholds],
         commit: Commit,
         route: Callable[[str], dict[str, Any]],
+        certificate: Callable[[], str | None] = lambda: None,
     ) -> None:
         # Sources, limits and route are read each round, so a pushed layer takes effect at once.
         self._sources = sources
@@ -54,6 +56,7 @@ class HealthMonitor:
         self._limits = limits
         self._commit = commit
         self._route = route
+        self._certificate = certificate  # the client certificate's not_after, as UTC text
         self._boot = boot_id(sources())
         self.watch = HealthWatch(load_states(state_dir / STATE_FILE, self._boot, _boottime_s()))
         self.alerts_raised = 0
@@ -65,8 +68,12 @@ class HealthMonitor:
             health = await asyncio.to_thread(read_health, self._state_dir, self._sources())
             limits = self._limits()
             at = now_utc()
+            found = findings(health, limits)
+            expiry = certificate_expiry(self._certificate(), limits, now=datetime.now(UTC))
+            if expiry is not None:
+                found.append(expiry)
             changes = self.watch.update(
-                findings(health, limits),
+                found,
                 now=time.monotonic(),
                 at=at,
                 clear_after_s=limits.clear_after_s,

@@ -210,6 +210,7 @@ class Agent:
             limits=lambda: self.config.telemetry.health,
             commit=self._commit,
             route=self._alert_route,
+            certificate=lambda: self._identity.not_after,
         )
         self.desk = SessionDesk(
             take=self._commit,

@@ -82,6 +82,8 @@ def health_cells(summary: dict[str, Any] | None) -> tuple[str, str, str, str]:
     ]  # fmt: skip
     if "under_voltage" in summary["over"] and not any("under_voltage" in f for f in flags):
         flags.append("under_voltage!")
+    if "certificate_expiry" in summary["over"]:
+        flags.append("cert-expiring!")  # `healthhub-provision rotate` renews it
     if summary["error"]:
         flags.append("health-error")
     return shown_temp, shown_free, shown_sd, ",".join(flags) or "ok"

@@ -18,11 +18,14 @@ from healthhub.protocol.errors import MalformedMessage
 
 REASON: Final = "device_health"
 #: The checks a unit runs on itself (agent/health_checks.py).
-CHECKS: Final = frozenset({"cpu_temperature", "under_voltage", "sd_wear", "disk_space"})
+CHECKS: Final = frozenset(
+    {"cpu_temperature", "under_voltage", "sd_wear", "disk_space", "certificate_expiry"}
+)
 #: Worst last; an alert is raised only for ``warning`` and ``critical``.
 LEVELS: Final = ("ok", "warning", "critical")
 ALERT_LEVELS: Final = frozenset({"warning", "critical"})
-UNITS: Final = frozenset({"Cel", "%"})
+#: UCUM units: degrees Celsius, percent, days (a certificate's time left).
+UNITS: Final = frozenset({"Cel", "%", "d"})
 MAX_SUMMARY: Final = 200
 MAX_TEXT_VALUE: Final = 32
 _KEYS: Final = frozenset(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from healthhub.agent.health_checks import (
     STATE_FILE,
     Finding,
     HealthWatch,
+    certificate_expiry,
     findings,
     load_states,
     save_states,
@@ -214,13 +215,18 @@ class Unit:
         )
         self.state_dir = state_dir
 
-    def monitor(self, limits: Callable[[], HealthThresholds] | None = None) -> HealthMonitor:
+    def monitor(
+        self,
+        limits: Callable[[], HealthThresholds] | None = None,
+        certificate: Callable[[], str | None] = lambda: None,
+    ) -> HealthMonitor:
         return HealthMonitor(
             sources=lambda: HealthSources(self.pi.sys_root, self.pi.proc_root, self.pi.vcgencmd),
             state_dir=self.state_dir,
             limits=limits or (lambda: self.limits),
             commit=self.outbox.take,
             route=AlertSettings().route_for,
+            certificate=certificate,
         )
 
     async def alerts(self) -> list[dict[str, Any]]:
@@ -379,3 +385,50 @@ def test_garbage_readings_are_in_telemetry_and_change_nothing(unit: Unit) -> Non
     shown = asyncio.run(go())
     assert "error" in shown["throttled"]
     assert shown["cpu_temperature_c"] == {"error": "thermal_zone1/temp reads '??'"}
+
+
+def test_a_certificate_near_its_end_alerts_once_a_step_and_a_renewal_clears_it(
+    unit: Unit,
+) -> None:
+    """Hazard H59: IT hear of an expiring certificate while there is time to rotate it."""
+    not_after: list[str | None] = [None]
+
+    def in_days(days: float) -> str:
+        return (datetime.now(UTC) + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+    async def go() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        unit.outbox.start()
+        limits = HealthThresholds(clear_after_s=0)
+        monitor = unit.monitor(lambda: limits, certificate=lambda: not_after[0])
+        for days in (None, 400, 50, 45, 10, 9, 730):  # enrolled, warned, critical, renewed
+            not_after[0] = None if days is None else in_days(days)
+            await monitor.tick()
+        raised = await unit.alerts()
+        await unit.outbox.close()
+        return raised, monitor.latest
+
+    raised, latest = asyncio.run(go())
+    assert [(a["check"], a["level"], a["threshold"]) for a in raised] == [
+        ("certificate_expiry", "warning", 60),
+        ("certificate_expiry", "critical", 14),
+    ]
+    assert raised[1]["value"] == 9
+    assert "healthhub-provision rotate" in raised[1]["summary"]
+    for alert in raised:
+        check_health_alert({k: v for k, v in alert.items() if k != "kind"})
+    state = latest["checks"]["certificate_expiry"]
+    assert state["level"] == "ok"
+    assert state["cleared_at"] is not None
+
+
+def test_an_expired_or_unreadable_certificate_date() -> None:
+    limits = HealthThresholds()
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    expired = certificate_expiry("2026-11-20T00:00:00Z", limits, now=now)
+    assert expired is not None
+    assert expired.level == "critical"
+    assert "(expired)" in expired.summary
+    assert certificate_expiry("not a date", limits, now=now) is None
+    assert certificate_expiry(None, limits, now=now) is None
+    with pytest.raises(ValueError, match="certificate_critical_days"):
+        HealthThresholds(certificate_warning_days=10, certificate_critical_days=20)
