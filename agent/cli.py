@@ -17,7 +17,6 @@ import asyncio
 import getpass
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from healthhub.drivers.ble.api import BleakApi, BleApi
 from healthhub.drivers.decoders import DECODERS
 from healthhub.drivers.errors import DriverError, FrameError
 from healthhub.protocol.errors import HealthHubError
+from healthhub.protocol.pids import process_alive
 
 DEFAULT_CONFIG = Path("/etc/healthhub/device.yaml")
 
@@ -204,18 +204,6 @@ def scan(argv: list[str], api: BleApi | None = None) -> int:
     return 0
 
 
-def _process_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def collect_status(config: DeviceConfig) -> dict[str, Any]:
     stats = read_stats(config.state_dir / OUTBOX_FILE, config.outbox.max_messages)
     link: dict[str, Any] = {"state": "stopped", "detail": "agent not running"}
@@ -225,7 +213,7 @@ def collect_status(config: DeviceConfig) -> dict[str, Any]:
         recorded = json.loads((config.state_dir / STATUS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         recorded = {}
-    if isinstance(recorded, dict) and _process_alive(recorded.get("pid")):
+    if isinstance(recorded, dict) and process_alive(recorded.get("pid")):
         link = recorded.get("link", link)
         delivery = recorded.get("delivery", {})
         peripherals = recorded.get("peripherals", {})

@@ -77,13 +77,8 @@ def install(
         target.file(where, system_file(name), mode=0o644)
     _users(target)
     _folders(target, system_file("healthhub.tmpfiles.conf").decode())
-    if serial_ports is None and bundle is not None:
-        serial_ports = bundle.files.get(SERIAL_PORTS_FILE)
-    if serial_ports is not None:
-        rules = render_rules(parse_serial_ports(serial_ports))
-        where = f"{CONFIG_DIR}/{SERIAL_PORTS_FILE}"
-        target.file(where, serial_ports, mode=0o640, group="healthhub")
-        target.file(NAMES_RULES, rules.encode(), mode=0o644)
+    if serial_ports is not None:  # given here, it wins over a bundle's
+        install_serial_names(target, serial_ports)
     if wheels is not None:
         version = venv_release.build(target, wheels, python=python)
         if venv_release.current(target) is None:
@@ -98,7 +93,7 @@ def install(
     for unit in UNITS:
         _enable(target, unit)
     if bundle is not None:
-        install_identity(target, bundle)
+        install_identity(target, bundle, serial_names=serial_ports is None)
     else:
         notes.append("no enrolment: first boot installs healthhub-enrol.tar from /boot/firmware")
     if target.root == Path("/") and target.changes:
@@ -106,10 +101,15 @@ def install(
     return notes
 
 
-def install_identity(target: TargetRoot, bundle: Bundle) -> None:
-    """The bundle's files into ``/etc/healthhub``, the key readable by the agent alone."""
+def install_identity(target: TargetRoot, bundle: Bundle, *, serial_names: bool = True) -> None:
+    """The bundle's files into ``/etc/healthhub``, the key readable by the agent alone, and
+    (with ``serial_names``) the udev names of its ``serial-ports.yaml``."""
     target.directory(CONFIG_DIR, mode=0o750, group="healthhub")
     for name, given in sorted(bundle.files.items()):
+        if name == SERIAL_PORTS_FILE:
+            if serial_names:
+                install_serial_names(target, given)
+            continue
         data = given
         if name == CONFIG_FILE:  # the unit's state folder, where the UI finds the agent
             data = render_device_yaml(bundle.config | {"state_dir": STATE_DIR}).encode("utf-8")
@@ -118,6 +118,13 @@ def install_identity(target: TargetRoot, bundle: Bundle) -> None:
             target.file(where, data, mode=0o600, owner="healthhub", group="healthhub")
         else:
             target.file(where, data, mode=0o640, group="healthhub")
+
+
+def install_serial_names(target: TargetRoot, serial_ports: bytes) -> None:
+    """``serial-ports.yaml`` kept in ``/etc/healthhub`` and made into udev's stable names."""
+    rules = render_rules(parse_serial_ports(serial_ports))
+    target.file(f"{CONFIG_DIR}/{SERIAL_PORTS_FILE}", serial_ports, mode=0o640, group="healthhub")
+    target.file(NAMES_RULES, rules.encode(), mode=0o644)
 
 
 def _users(target: TargetRoot) -> None:

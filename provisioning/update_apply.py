@@ -50,7 +50,7 @@ import yaml
 
 from healthhub.protocol import canonical
 from healthhub.protocol import software as sw
-from healthhub.protocol.clock import now_utc
+from healthhub.protocol.clock import now_utc, parse_utc
 from healthhub.protocol.errors import KeyFileError, MalformedMessage
 from healthhub.protocol.files import write_atomic
 from healthhub.protocol.keys import read_key
@@ -108,7 +108,7 @@ class Updater:
 
     def run(self) -> Outcome | None:
         """Handle the pending request (or finish an interrupted attempt); None: none."""
-        with self._locked():
+        with self._locked(), self._pinned_software():
             state = self._state()
             attempt = state.get("attempt")
             if isinstance(attempt, dict):
@@ -136,12 +136,10 @@ class Updater:
         current = venv_release.current(self.target)
         if current == version:
             return self._finish(Outcome(sw.HEALTHY, version, digest, f"running {version}"))
-        if current is None:
-            reason = "no release in use to come back to: install one with `install --wheels`"
+        reason = _refusal(state, manifest, current)
+        if reason is not None:
             return self._finish(Outcome(sw.REJECTED, version, digest, reason))
-        if sw.compare_versions(version, current) < 0 and not manifest.allow_downgrade:
-            reason = f"version {version} is older than the running {current} (no downgrade)"
-            return self._finish(Outcome(sw.REJECTED, version, digest, reason))
+        assert current is not None  # _refusal refuses when no release is in use
         self._result(sw.INSTALLING, version, digest, f"building beside {current}")
         try:
             self._build(manifest)
@@ -154,6 +152,7 @@ class Updater:
             "version": version,
             "previous": current,
             "deadline_s": manifest.deadline_s,
+            "issued_at": manifest.issued_at,
             "phase": "switching",
             "started_at": now_utc(),
         }
@@ -165,13 +164,17 @@ class Updater:
         version, previous = str(attempt["version"]), str(attempt["previous"])
         digest, phase = str(attempt["manifest"]), attempt.get("phase")
         if phase != "rolling-back":
-            venv_release.switch(self.target, version)
-            self._save(state | {"attempt": attempt | {"phase": "checking"}})
-            self._result(sw.CHECKING, version, digest, f"switched from {previous}")
-            self._remove(self.software / sw.HEALTH_FILE)
-            self._restart()
-            assert self.health is not None
-            healthy, detail = self.health.wait(version, float(attempt.get("deadline_s", 300)))
+            try:
+                venv_release.switch(self.target, version)
+                self._save(state | {"attempt": attempt | {"phase": "checking"}})
+                self._result(sw.CHECKING, version, digest, f"switched from {previous}")
+                self._remove(self.software / sw.HEALTH_FILE)
+                self._restart()
+                assert self.health is not None
+                healthy, detail = self.health.wait(version, float(attempt.get("deadline_s", 300)))
+            except Exception as exc:  # never leave a switched release in use unchecked
+                log.exception("the check of release %s could not run", version)
+                healthy, detail = False, f"the check could not run: {type(exc).__name__}: {exc}"
             if healthy:
                 log.info("release %s is healthy: %s", version, detail)
                 self._save(
@@ -179,6 +182,7 @@ class Updater:
                     | {
                         "current": version,
                         "previous": previous,
+                        "issued_at": attempt.get("issued_at"),
                         "attempt": None,
                         "history": _history(state, version, sw.HEALTHY, detail),
                     }
@@ -292,7 +296,10 @@ class Updater:
         result = {"state": state, "version": version, "manifest": digest, "detail": detail,
                   "at": now_utc()}  # fmt: skip
         log.info("update %s: %s %s", version, state, detail)
-        write_atomic(self.software / sw.RESULT_FILE, canonical.dumps(result), mode=0o644)
+        try:  # what the agent reports; the update itself must not stop on it (a full disk)
+            write_atomic(self.software / sw.RESULT_FILE, canonical.dumps(result), mode=0o644)
+        except OSError as exc:
+            log.warning("result.json not written (%s): the agent reports the update later", exc)
 
     def _finish(self, outcome: Outcome) -> Outcome:
         self._result(outcome.state, outcome.version, outcome.manifest, outcome.detail)
@@ -308,8 +315,12 @@ class Updater:
             self._remove(path)
 
     def _remove(self, path: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # a folder in its place, a failing card: the update goes on
+            log.warning("cannot remove %s: %s", path.name, exc)
 
     def _prune(self, keep: set[str]) -> None:
         """Delete every release but ``keep`` (and what interrupted builds left)."""
@@ -335,6 +346,32 @@ class Updater:
                                   f"{done.stderr.strip()[-300:]}")  # fmt: skip
 
     @contextlib.contextmanager
+    def _pinned_software(self) -> Iterator[None]:
+        """Work in the agent's software folder through a descriptor opened without following
+        a link: the agent owns ``/var/lib/healthhub`` and could swap the folder for a link
+        to another place between a check and a write, where root would then write."""
+        real = self.software
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            yield  # no request can be there
+            return
+        except OSError as exc:  # a link (ELOOP) or not a folder
+            raise ProvisioningError(f"{real} is not a plain folder: {exc}") from None
+        pinned = Path(f"/proc/self/fd/{fd}")
+        health = self.health
+        try:
+            self.software = pinned
+            if health is not None and health.path == real / sw.HEALTH_FILE:
+                health.path = pinned / sw.HEALTH_FILE
+            yield
+        finally:
+            self.software = real
+            if health is not None and health.path == pinned / sw.HEALTH_FILE:
+                health.path = real / sw.HEALTH_FILE
+            os.close(fd)
+
+    @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """One updater at a time: a lock on the ``/opt/healthhub`` folder itself (no file is
         made, so a refused request leaves ``/opt`` exactly as it was)."""
@@ -354,6 +391,20 @@ def _release_names(target: TargetRoot) -> set[str]:
     """The whole releases (hidden names are builds in progress or left by one)."""
     releases = target.path(venv_release.RELEASES)
     return {entry.name for entry in os.scandir(releases) if not entry.name.startswith(".")}
+
+
+def _refusal(state: dict[str, Any], manifest: SoftwareManifest, current: str | None) -> str | None:
+    """Why this verified manifest is not installed here, if it is not."""
+    if current is None:
+        return "no release in use to come back to: install one with `install --wheels`"
+    if sw.compare_versions(manifest.version, current) < 0 and not manifest.allow_downgrade:
+        return f"version {manifest.version} is older than the running {current} (no downgrade)"
+    last = state.get("issued_at")
+    if isinstance(last, str) and parse_utc(manifest.issued_at) < parse_utc(last):
+        # An old signed manifest sent again (one that allowed a downgrade, say) must not take
+        # the unit back past a release installed since.
+        return f"the manifest was issued before the one installed last ({last})"
+    return None
 
 
 def _history(state: dict[str, Any], version: str, outcome: str, detail: str) -> list[Any]:

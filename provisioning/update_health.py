@@ -20,13 +20,13 @@ never opens the outbox (another user's database, and the readings in it).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeGuard
 
+from healthhub.protocol.pids import process_alive
 from healthhub.protocol.software import read_small_json
 
 log = logging.getLogger(__name__)
@@ -35,18 +35,6 @@ log = logging.getLogger(__name__)
 STALE_S: Final = 10.0
 SETTLE_S: Final = 10.0
 POLL_S: Final = 0.5
-
-
-def process_alive(pid: object) -> bool:
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's (no CAP_KILL needed to know)
-        return True
-    return True
 
 
 def judge(record: dict[str, Any] | None, version: str, age_s: float) -> str | None:

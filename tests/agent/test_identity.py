@@ -201,3 +201,20 @@ def test_roll_back_puts_the_previous_identity_back(store: IdentityStore, ca: Iss
     assert store.current().serial == first.serial
     store.roll_back(None)
     assert store.current().source == "enrolment"
+
+
+def test_a_renewed_identity_is_used_at_start_whatever_the_clock_says(
+    store: IdentityStore, ca: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Pi boots with the clock it last saved (or none) until NTP answers: the renewed
+    certificate must not be passed over for the revoked enrolment one on a clock behind."""
+    cert = certify(ca, requested_key(store), "kiosk-1", unit="practice-a")
+    store.install(pem(cert))
+    behind = cert.not_valid_before_utc - dt.timedelta(days=300)
+    monkeypatch.setattr("healthhub.agent.identity._now", lambda: behind)
+    chosen = store.current()
+    assert (chosen.source, chosen.problem) == ("renewed", None)
+    # Installing still checks the dates: a certificate from the future is refused then.
+    future = certify(ca, requested_key(store), "kiosk-1", unit="practice-a")
+    with pytest.raises(IdentityRejected, match="check the device's clock"):
+        store.install(pem(future))

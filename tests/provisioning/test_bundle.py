@@ -59,6 +59,22 @@ def test_an_expired_certificate_is_refused(layout: FleetLayout) -> None:
         read_bundle(layout.device_dir("wall-1"), now=later)
 
 
+def test_at_first_boot_a_clock_behind_does_not_refuse_the_bundle(layout: FleetLayout) -> None:
+    """A Pi's first boot runs on the clock its image saved, before the certificate existed."""
+    image_built = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
+    with pytest.raises(BundleInvalid, match="check the clock"):
+        read_bundle(layout.device_dir("wall-1"), now=image_built)
+    bundle = read_bundle(layout.device_dir("wall-1"), now=image_built, dates=False)
+    assert bundle.device == "wall-1"
+
+
+def test_a_bad_serial_ports_file_refuses_the_bundle(layout: FleetLayout, tmp_path: Path) -> None:
+    bundle = _copy(layout.device_dir("wall-1"), tmp_path / "b")
+    (bundle / "serial-ports.yaml").write_text('shell0: {usb_path: "x"}\n')
+    with pytest.raises(BundleInvalid, match="not a unit name"):
+        read_bundle(bundle)
+
+
 def test_a_missing_file_or_broken_config_is_refused(layout: FleetLayout, tmp_path: Path) -> None:
     bundle = _copy(layout.device_dir("wall-1"), tmp_path / "b")
     (bundle / "ingest.pub").unlink()

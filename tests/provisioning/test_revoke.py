@@ -178,7 +178,12 @@ def test_mosquitto_refuses_a_revoked_certificate_and_serves_the_others(
     with seen.open("wb") as out:
         open_session = subprocess.Popen([*argv, "-v"], stdout=out, stderr=subprocess.STDOUT)
     try:
-        time.sleep(1.0)  # connected and subscribed
+
+        def subscribed() -> bool:  # a probe that arrives shows it connected and subscribed
+            publish(fleet, "console", topics.command_request("wall-1"), b"before-revocation")
+            return "before-revocation" in seen.read_text()
+
+        wait_until(subscribed, 20, "the open session to be subscribed", every=0.5)
         log = tmp_path / BROKER_LOG
         before = reloads(log)
         result = revoke(fleet, "--device", "wall-1", "--reason", "lost")

@@ -116,6 +116,22 @@ def test_a_wheel_changed_after_the_agent_checked_it_is_refused(root: Path) -> No
     )
 
 
+def test_a_software_folder_swapped_for_a_link_is_refused_and_nothing_written_there(
+    root: Path, tmp_path: Path
+) -> None:
+    """The agent owns /var/lib/healthhub: a link it puts there must not steer root's writes."""
+    ask(root, "0.1.1")
+    software = root / "var/lib/healthhub/software"
+    elsewhere = tmp_path / "elsewhere"
+    software.rename(elsewhere)
+    software.symlink_to(elsewhere)
+    before = tree(elsewhere)
+    code, output = apply(root)
+    assert code == 1
+    assert "is not a plain folder" in output
+    assert tree(elsewhere) == before  # no result.json written, no request removed
+
+
 def test_a_manifest_signed_by_another_key_is_refused(root: Path) -> None:
     forger, _ = generate_signing_key()
     ask(root, "0.1.1", seed=forger)
@@ -149,6 +165,14 @@ def test_a_wheel_swapped_for_a_link_is_refused(root: Path, tmp_path: Path) -> No
 def test_downgrades_need_the_manifests_permission(root: Path) -> None:
     ask(root, "0.0.9")
     refused_without_touching_opt(root, "older than the running 0.1.0 (no downgrade)")
+
+
+def test_an_old_manifest_sent_again_cannot_take_the_unit_back(root: Path) -> None:
+    """A manifest that once allowed a downgrade, replayed after a newer release went in."""
+    installed_last = {"current": "0.1.0", "issued_at": "2099-01-01T00:00:00.000Z"}
+    (root / "opt/healthhub/update-state.json").write_bytes(canonical.dumps(installed_last))
+    ask(root, "0.0.9", allow_downgrade=True)
+    refused_without_touching_opt(root, "issued before the one installed last")
 
 
 def test_the_running_version_is_healthy_and_nothing_is_done(root: Path) -> None:

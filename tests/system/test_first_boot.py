@@ -14,6 +14,8 @@ from processes import Enrol, Service, run_cli, script, wait_until
 
 from healthhub.protocol.fleet_layout import FleetLayout
 from healthhub.provisioning.broker_process import BrokerProcess
+from healthhub.provisioning.enrolment import enrol_device
+from healthhub.provisioning.fleet import init_fleet
 
 pytestmark = pytest.mark.system
 
@@ -120,3 +122,40 @@ def test_a_tampered_bundle_is_refused_removed_and_explained(
     assert not (boot / TAR).exists()
     assert "bundle refused" in (boot / RESULT).read_text()
     assert sorted(p.name for p in (root / "etc/healthhub").iterdir()) == []
+
+
+def _pack(bundle_dir: Path, boot: Path) -> None:
+    run_cli("healthhub-provision", "pack", str(bundle_dir), "--out", str(boot / TAR))
+
+
+def test_first_boot_names_the_serial_units_and_never_re_enrols_a_unit_as_another(
+    tmp_path: Path,
+) -> None:
+    fleet = init_fleet(tmp_path / "fleet", name="Boot PCN")
+    enrol_device(fleet, device="wall-1", site="practice-a")
+    enrol_device(fleet, device="wall-2", site="practice-a")
+    (fleet.device_dir("wall-1") / "serial-ports.yaml").write_text(
+        'bp0: {vendor: "0403", product: "6001", serial: "A10K3X9Q"}\n'
+    )
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    root = _image(tmp_path)
+    _pack(fleet.device_dir("wall-1"), boot)
+    run_cli("healthhub-provision", "firstboot", "--boot", str(boot), "--root", str(root))
+    rules = (root / "etc/udev/rules.d/91-healthhub-names.rules").read_text()
+    assert 'SYMLINK+="healthhub/bp0"' in rules
+    enrolled = sorted((root / "etc/healthhub").iterdir())
+    before = {path.name: path.read_bytes() for path in enrolled}
+
+    # The same bundle again (copied twice by mistake) changes nothing; another unit's is refused.
+    _pack(fleet.device_dir("wall-1"), boot)
+    same = run_cli("healthhub-provision", "firstboot", "--boot", str(boot), "--root", str(root))
+    assert "device wall-1 of site practice-a installed" in same.stdout
+    _pack(fleet.device_dir("wall-2"), boot)
+    other = run_cli(
+        "healthhub-provision", "firstboot", "--boot", str(boot), "--root", str(root), check=False
+    )
+    assert other.returncode == 1
+    assert "already enrolled as wall-1" in other.stdout
+    assert not (boot / TAR).exists()
+    assert {p.name: p.read_bytes() for p in (root / "etc/healthhub").iterdir()} == before

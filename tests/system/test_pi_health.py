@@ -67,7 +67,13 @@ def test_a_hot_then_under_powered_unit_alerts_it_once_each_and_clearing_shows(
         )
         assert first == {
             name: {"level": "ok", "since": None, "alert": None, "cleared_at": None}
-            for name in ("cpu_temperature", "disk_space", "sd_wear", "under_voltage")
+            for name in (
+                "certificate_expiry",
+                "cpu_temperature",
+                "disk_space",
+                "sd_wear",
+                "under_voltage",
+            )
         }
         pi.set_temperature(83.0)
         (alert,) = wait_until(lambda: health_alerts(store), 60, "the temperature alert filed")
