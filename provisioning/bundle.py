@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -27,7 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from healthhub.protocol.errors import HealthHubError
+from healthhub.protocol import topics
+from healthhub.protocol.errors import HealthHubError, ProtocolError
 from healthhub.protocol.files import write_atomic
 from healthhub.provisioning.enrolment import (
     CA_FILE,
@@ -136,17 +136,32 @@ def check(files: dict[str, bytes], *, now: dt.datetime | None = None, dates: boo
 
 
 def _check_config(device_yaml: bytes) -> tuple[str, str]:
-    # The agent's own reader, on a copy of device.yaml alone (the key is not copied about):
-    # what it refuses, install refuses.
-    from healthhub.agent.config import load_config
-
-    with tempfile.TemporaryDirectory(prefix="healthhub-bundle-") as folder:
-        write_atomic(Path(folder) / CONFIG_FILE, device_yaml, mode=0o600)
-        try:
-            config = load_config(Path(folder) / CONFIG_FILE, state_dir=Path(folder) / "state")
-        except HealthHubError as exc:
-            raise BundleInvalid(f"device.yaml: {exc}") from None
-    return config.device.id, config.device.site
+    """The device and site ``device.yaml`` names, and its identity and trust entries naming
+    the bundle's own files (what enrolment writes). Provisioning stays apart from the agent
+    (DESIGN.md), so the rest of the file is the agent's to check when it starts, where a
+    fault is reported with its field."""
+    try:
+        config = yaml.safe_load(device_yaml)
+    except yaml.YAMLError as exc:
+        raise BundleInvalid(f"device.yaml is not valid YAML ({exc})") from None
+    try:
+        device = topics.validate_id(config["device"]["id"], what="device id")
+        site = topics.validate_id(config["device"]["site"], what="site id")
+        named = {
+            config["broker"]["ca_file"]: CA_FILE,
+            config["broker"]["cert_file"]: CERT_FILE,
+            config["broker"]["key_file"]: KEY_FILE,
+            config["trust"]["signing_public_key_file"]: SIGNING_PUB_FILE,
+            config["trust"]["ingest_public_key_file"]: INGEST_PUB_FILE,
+        }
+    except (KeyError, TypeError) as exc:
+        raise BundleInvalid(f"device.yaml lacks {exc} (device, broker or trust)") from None
+    except ProtocolError as exc:
+        raise BundleInvalid(f"device.yaml: {exc}") from None
+    wrong = sorted(f"{v} (not {k!r})" for k, v in named.items() if k != v)
+    if wrong:
+        raise BundleInvalid(f"device.yaml must name the bundle's files: {', '.join(wrong)}")
+    return device, site
 
 
 def _check_identity(

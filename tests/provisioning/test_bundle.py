@@ -115,3 +115,13 @@ def test_serial_port_names_become_udev_symlinks() -> None:
 def test_serial_ports_that_could_write_rules_are_refused(text: str, reason: str) -> None:
     with pytest.raises(SerialPortsInvalid, match=reason):
         parse(text)
+
+
+def test_a_device_yaml_that_points_outside_the_bundle_is_refused(
+    layout: FleetLayout, tmp_path: Path
+) -> None:
+    bundle = _copy(layout.device_dir("wall-1"), tmp_path / "b")
+    text = (bundle / "device.yaml").read_text()
+    (bundle / "device.yaml").write_text(text.replace("device.key", "/etc/shadow"))
+    with pytest.raises(BundleInvalid, match=r"must name the bundle's files: device\.key"):
+        read_bundle(bundle)
