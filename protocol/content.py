@@ -308,10 +308,11 @@ def iter_chunks(source: Path) -> Iterator[tuple[str, bytes]]:
             yield EMPTY_SHA256, b""
 
 
-def describe_file(path: str, source: Path) -> ContentFile:
-    """The manifest entry of the file at ``source`` published at ``path``, hashed as it is
-    read (:func:`iter_chunks`)."""
-    check_path(path)
+def hash_chunks(
+    source: Path, *, name: str, limit: int, refused: type[ProtocolError]
+) -> tuple[str, int, tuple[str, ...]]:
+    """(sha256, size, chunk hashes) of the file at ``source``, read once (:func:`iter_chunks`);
+    ``refused`` (naming ``name``) when it is over ``limit`` bytes or cannot be read."""
     whole = hashlib.sha256()
     size = 0
     chunks: list[str] = []
@@ -319,12 +320,22 @@ def describe_file(path: str, source: Path) -> ContentFile:
         for sha, piece in iter_chunks(source):
             whole.update(piece)
             size += len(piece)
-            if size > MAX_FILE_BYTES:
-                raise ContentRejected(f"{path} is over {MAX_FILE_BYTES} bytes, the limit")
+            if size > limit:
+                raise refused(f"{name} is over {limit} bytes, the limit")
             chunks.append(sha)
     except OSError as exc:
-        raise ContentRejected(f"cannot read {source}: {exc.strerror or exc}") from None
-    return check_file(ContentFile(path, whole.hexdigest(), size, tuple(chunks)))
+        raise refused(f"cannot read {source}: {exc.strerror or exc}") from None
+    return whole.hexdigest(), size, tuple(chunks)
+
+
+def describe_file(path: str, source: Path) -> ContentFile:
+    """The manifest entry of the file at ``source`` published at ``path``, hashed as it is
+    read."""
+    check_path(path)
+    sha, size, chunks = hash_chunks(
+        source, name=path, limit=MAX_FILE_BYTES, refused=ContentRejected
+    )
+    return check_file(ContentFile(path, sha, size, chunks))
 
 
 def scan_folder(folder: Path) -> list[tuple[ContentFile, Path]]:

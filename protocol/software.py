@@ -49,7 +49,7 @@ from typing import Any, Final
 from healthhub.protocol import canonical, signed, topics
 from healthhub.protocol.clock import parse_utc
 from healthhub.protocol.config_layers import LayerRejected, Scope, parse_scope
-from healthhub.protocol.content import CHUNK_BYTES, chunk_count, iter_chunks
+from healthhub.protocol.content import CHUNK_BYTES, chunk_count, hash_chunks
 from healthhub.protocol.errors import MalformedMessage, ProtocolError
 
 KIND: Final = "software"
@@ -353,19 +353,10 @@ def software_topic(scope: Scope) -> str:
 def describe_wheel(source: Path) -> WheelFile:
     """The manifest entry of the wheel at ``source``, hashed as it is read."""
     name = check_wheel_name(source.name)
-    whole = hashlib.sha256()
-    size = 0
-    chunks: list[str] = []
-    try:
-        for sha, piece in iter_chunks(source):
-            whole.update(piece)
-            size += len(piece)
-            if size > MAX_WHEEL_BYTES:
-                raise SoftwareRejected(f"{name} is over {MAX_WHEEL_BYTES} bytes, the limit")
-            chunks.append(sha)
-    except OSError as exc:
-        raise SoftwareRejected(f"cannot read {source}: {exc.strerror or exc}") from None
-    return check_wheel(WheelFile(name, whole.hexdigest(), size, tuple(chunks)))
+    sha, size, chunks = hash_chunks(
+        source, name=name, limit=MAX_WHEEL_BYTES, refused=SoftwareRejected
+    )
+    return check_wheel(WheelFile(name, sha, size, chunks))
 
 
 def scan_wheels(folder: Path) -> tuple[str, list[tuple[WheelFile, Path]]]:
@@ -401,23 +392,31 @@ def scan_wheels(folder: Path) -> tuple[str, list[tuple[WheelFile, Path]]]:
 # -- small JSON files between the agent and the updater -------------------------------------
 
 
-def read_small_json(path: Path) -> dict[str, Any] | None:
-    """A small JSON object from ``path`` (request, result, health); None if it is missing,
-    too big, not a plain file or not a JSON object. It may be written by another user: it is
-    read without following a link and never trusted beyond its checked fields."""
+def read_plain(path: Path, limit: int) -> bytes | None:
+    """A plain file's bytes, read without following a link (it may be another user's);
+    None if it is missing, not a plain file or over ``limit`` bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SMALL_FILE_BYTES:
-            return None
-        data = os.read(fd, MAX_SMALL_FILE_BYTES + 1)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+                return None
+            data = handle.read(limit + 1)
     except OSError:
         return None
-    finally:
-        os.close(fd)
+    return data if len(data) <= limit else None
+
+
+def read_small_json(path: Path) -> dict[str, Any] | None:
+    """A small JSON object from ``path`` (request, result, health); None if it is missing,
+    too big, not a plain file or not a JSON object. It may be written by another user: it is
+    read without following a link and never trusted beyond its checked fields."""
+    data = read_plain(path, MAX_SMALL_FILE_BYTES)
+    if data is None:
+        return None
     try:
         value = canonical.loads(data.decode("utf-8"), what=path.name)
     except (UnicodeDecodeError, MalformedMessage):

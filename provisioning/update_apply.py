@@ -223,7 +223,7 @@ class Updater:
             raise UpdateRefused(f"request: {exc}") from None
         assert isinstance(version, str)
         path = self.software / sw.READY_DIR / version / sw.MANIFEST_FILE
-        payload = _read_plain(path, sw.MAX_MANIFEST_BYTES)
+        payload = sw.read_plain(path, sw.MAX_MANIFEST_BYTES)
         if payload is None:
             raise UpdateRefused(f"no manifest for {version} in {sw.READY_DIR}/{version}")
         if sw.digest(payload) != digest:
@@ -411,19 +411,6 @@ def _history(state: dict[str, Any], version: str, outcome: str, detail: str) -> 
     history = list(state.get("history") or [])
     history.append({"version": version, "outcome": outcome, "detail": detail, "at": now_utc()})
     return history[-MAX_HISTORY:]
-
-
-def _read_plain(path: Path, limit: int) -> bytes | None:
-    """A plain file's bytes (not through a link), or None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        return handle.read(limit + 1)
 
 
 def _copy_checked(source: Path, destination: Path | None, sha256: str, size: int) -> None:
