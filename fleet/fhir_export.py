@@ -15,6 +15,14 @@ Anonymous readings and forms are counted in reports and never filed.
 
 Every resource's id is made from the envelope id (a UUIDv7), and every entry is a ``PUT`` to
 that id, so exporting or posting the same envelopes again creates nothing new.
+
+The patient is named by a *conditional reference* holding both their NHS number and their date
+of birth (``Patient?identifier=...|NHS&birthdate=YYYY-MM-DD``). The server resolves it inside
+the transaction to the one Patient with both, and fails the whole transaction when none or
+several match (FHIR R4 http.html#trules, "Conditional References"). A mistyped NHS number that
+is still valid (modulus 11) belongs to somebody else, whose date of birth almost never agrees:
+the entries are refused instead of filed in that person's record (hazard H13/H52). Each
+Bundle holds one patient's entries, so a refusal holds back only that patient's.
 """
 
 from __future__ import annotations
@@ -42,8 +50,20 @@ class ExportCounts:
         return dict(self.__dict__)
 
 
+def patient_match(patient: dict[str, str]) -> str:
+    """The search a server resolves to the one Patient with this NHS number and birth date."""
+    return (
+        f"Patient?identifier={codes.NHS_NUMBER}|{patient['nhs_number']}"
+        f"&birthdate={patient['birth_date']}"
+    )
+
+
 def _patient(patient: dict[str, str]) -> dict[str, Any]:
-    return {"identifier": {"system": codes.NHS_NUMBER, "value": patient["nhs_number"]}}
+    return {
+        "reference": patient_match(patient),
+        "type": "Patient",
+        "identifier": {"system": codes.NHS_NUMBER, "value": patient["nhs_number"]},
+    }
 
 
 def _identifier(envelope_id: str, part: str = "") -> list[dict[str, str]]:
@@ -182,27 +202,46 @@ def form_resources(submission: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+Patient = tuple[str, str]  # NHS number, date of birth
+
+
+def _key(patient: dict[str, str]) -> Patient:
+    return patient["nhs_number"], patient["birth_date"]
+
+
+def _filed_by(
+    submission: dict[str, Any], consented: dict[str, dict[str, str]], counts: ExportCounts
+) -> list[tuple[Patient, dict[str, Any]]]:
+    """What one submission files (a consent also names the readings it files, in
+    ``consented``), with the patient it is about."""
+    body, kind = submission["body"], submission["kind"]
+    if kind == READINGS_TO_RECORD:
+        for reading_id in body["readings"]:
+            consented[reading_id] = body["patient"]
+        found = [
+            r for d in body.get("derived", []) for r in _derived(submission, d, body["patient"])
+        ]
+    elif kind in FORM_KINDS and "patient" in body:
+        found = form_resources(submission)
+    else:
+        counts.anonymous_forms += kind in FORM_KINDS
+        return []
+    return [(_key(body["patient"]), resource) for resource in found]
+
+
 def resources(
     store: PracticeStore, counts: ExportCounts, since: str | None
-) -> Iterator[dict[str, Any]]:
-    """Every resource to file, in the order the envelopes were taken."""
+) -> Iterator[tuple[Patient, dict[str, Any]]]:
+    """Every resource to file with the patient it is about, in the order the envelopes were
+    taken."""
     consented: dict[str, dict[str, str]] = {}
     for submission in store.submissions(since=since):
-        body = submission["body"]
-        if submission["kind"] == READINGS_TO_RECORD:
-            for reading_id in body["readings"]:
-                consented[reading_id] = body["patient"]
-            for derived in body.get("derived", []):
-                yield from _derived(submission, derived, body["patient"])
-        elif submission["kind"] in FORM_KINDS:
-            if "patient" in body:
-                yield from form_resources(submission)
-            else:
-                counts.anonymous_forms += 1
+        yield from _filed_by(submission, consented, counts)
     for reading in store.readings():
         patient = consented.get(reading["id"])
         if patient is not None:
-            yield from reading_observations(reading, patient)
+            for resource in reading_observations(reading, patient):
+                yield _key(patient), resource
         elif since is None or reading["at"] >= since:
             counts.anonymous_readings += 1
 
@@ -219,21 +258,24 @@ def _derived(
 def bundles(
     store: PracticeStore, *, since: str | None = None, max_entries: int = MAX_ENTRIES
 ) -> tuple[list[dict[str, Any]], ExportCounts]:
-    """Transaction Bundles of at most ``max_entries`` entries, each entry a PUT to its id."""
+    """Transaction Bundles, each of one patient's entries (at most ``max_entries``, so a
+    patient with more has several), each entry a PUT to its id. Patients come in the order
+    their first resource was taken."""
     counts = ExportCounts()
-    found: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
-    for resource in resources(store, counts, since):
+    per_patient: dict[Patient, list[dict[str, Any]]] = {}
+    for patient, resource in resources(store, counts, since):
         kind = resource["resourceType"]
         counts.resources[kind] = counts.resources.get(kind, 0) + 1
-        entries.append(
-            {"resource": resource, "request": {"method": "PUT", "url": f"{kind}/{resource['id']}"}}
-        )
-        if len(entries) == max_entries:
-            found.append(_bundle(entries))
-            entries = []
-    if entries:
-        found.append(_bundle(entries))
+        entry = {
+            "resource": resource,
+            "request": {"method": "PUT", "url": f"{kind}/{resource['id']}"},
+        }
+        per_patient.setdefault(patient, []).append(entry)
+    found = [
+        _bundle(entries[start : start + max_entries])
+        for entries in per_patient.values()
+        for start in range(0, len(entries), max_entries)
+    ]
     counts.bundles = len(found)
     return found, counts
 

@@ -259,6 +259,9 @@ def _hint(code: int) -> str:
         return ": redirects are refused, give the server's own base URL"
     if code in (401, 403):
         return ": check --token-file"
+    if code in (404, 412):
+        # a transaction's conditional reference matched no Patient, or several
+        return ": no single Patient in the record has the NHS number and date of birth given"
     return ""
 
 

@@ -8,10 +8,15 @@ given a certificate) that takes ``POST [base]`` of a transaction Bundle:
   with an OperationOutcome whose issues carry the FHIRPath of each fault and, like real
   servers, ``diagnostics`` that echo the offending value (so tests can show the client never
   repeats them);
+- resolves every conditional reference (``Patient?identifier=SYSTEM|VALUE&birthdate=D``)
+  against the patients it was given to the one Patient matching every parameter, as a
+  transaction SHALL (FHIR R4 http.html#trules); none answers 404 and several 412 (as HAPI
+  does), and the transaction fails whole;
 - takes only ``PUT Type/id`` entries (the id in the URL must be the resource's), files the
-  whole transaction or nothing, and answers a ``transaction-response`` Bundle: ``201 Created``
-  for a new resource, ``200 OK`` for an update, keeping the version when the resource is
-  identical (as HAPI does) and adding one when it changed; ``location`` ``Type/id/_history/N``.
+  whole transaction or nothing (references resolved), and answers a ``transaction-response``
+  Bundle: ``201 Created`` for a new resource, ``200 OK`` for an update, keeping the version
+  when the resource is identical (as HAPI does) and adding one when it changed; ``location``
+  ``Type/id/_history/N``.
 
 Faults on demand, to test the client's retries: :meth:`fail_next` (a status, with
 ``Retry-After``), :meth:`drop_next` (closes the connection without an answer),
@@ -25,8 +30,10 @@ import json
 import ssl
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +43,7 @@ from pydantic import ValidationError
 
 BASE_PATH = "/fhir"
 FHIR_JSON = "application/fhir+json"
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 
 
 @dataclass
@@ -97,8 +105,20 @@ def validation_issues(error: ValidationError) -> list[dict[str, Any]]:
 class FhirServer:
     """Start with ``with FhirServer() as server:``; post to :attr:`base_url`."""
 
-    def __init__(self, *, token: str | None = None, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        patients: Iterable[dict[str, str]] = (),
+    ) -> None:
+        """``patients``: the record's patients, each ``{"nhs_number", "birth_date"}``."""
         self.token = token
+        #: Patient id -> (identifier "system|value", birth date)
+        self.patients = {
+            f"patient-{n}": (f"{NHS_NUMBER}|{p['nhs_number']}", p["birth_date"])
+            for n, p in enumerate(patients, 1)
+        }
         self.resources: dict[tuple[str, str], Stored] = {}
         self.seen: list[Seen] = []
         self._faults = _Faults()
@@ -165,6 +185,9 @@ class FhirServer:
             if key in keys:
                 return 400, _outcome([_issue("duplicate", where, "the same resource twice")])
             keys.add(key)
+        refused = self._resolve(entries)
+        if refused is not None:
+            return refused
         replies = []
         with self._lock:
             for entry in entries:
@@ -187,6 +210,51 @@ class FhirServer:
                   "type": "transaction-response", "entry": replies}  # fmt: skip
         Bundle.model_validate(answer)  # the server's own answer is valid FHIR too
         return 200, answer
+
+    def resolved(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``resource`` as this server files it (conditional references resolved)."""
+        copy = json.loads(json.dumps(resource))
+        assert self._resolve([{"resource": copy}]) is None
+        return copy
+
+    def _resolve(self, entries: list[dict[str, Any]]) -> tuple[int, dict[str, Any]] | None:
+        """Replace each conditional reference by the one Patient it matches; the refusal if
+        one matches none or several."""
+        for index, entry in enumerate(entries):
+            where = f"Bundle.entry[{index}].resource"
+            for path, reference in _references(entry["resource"], where):
+                target, _, query = reference["reference"].partition("?")
+                if not query:
+                    continue
+                found = self._matches(target, dict(urllib.parse.parse_qsl(query)))
+                if len(found) != 1:
+                    status, code = (404, "not-found") if not found else (412, "multiple-matches")
+                    # like real servers, the diagnostics echo the search (patient data)
+                    return status, _outcome([_issue(code, path, f"no single match: {reference}")])
+                reference["reference"] = f"Patient/{found[0]}"
+        return None
+
+    def _matches(self, target: str, wanted: dict[str, str]) -> list[str]:
+        if target != "Patient" or not wanted or set(wanted) - {"identifier", "birthdate"}:
+            return []  # a search this server does not know matches nothing
+        return [
+            pid
+            for pid, (identifier, born) in self.patients.items()
+            if wanted.get("identifier", identifier) == identifier
+            and wanted.get("birthdate", born) == born
+        ]
+
+
+def _references(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Reference in a resource (a dict with ``reference``), with its FHIRPath."""
+    if isinstance(node, dict):
+        if isinstance(node.get("reference"), str):
+            yield path, node
+        for key, value in node.items():
+            yield from _references(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _references(item, f"{path}[{index}]")
 
 
 def _handler(server: FhirServer) -> type[BaseHTTPRequestHandler]:

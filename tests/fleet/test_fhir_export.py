@@ -166,6 +166,32 @@ def test_readings_are_vital_signs_coded_in_loinc_snomed_and_ucum(
     }  # fmt: skip
 
 
+def test_each_bundle_is_one_patients_named_by_nhs_number_and_birth_date(
+    filed: tuple[PracticeStore, dict[str, str]],
+) -> None:
+    """The server files an entry only in the one Patient with both (a conditional
+    reference), and a refusal holds back only that patient's Bundle."""
+    store, ids = filed
+    found, counts = bundles(store, max_entries=4)
+    whose = [
+        {
+            (e["resource"].get("subject") or e["resource"]["for"])["reference"]
+            for e in bundle["entry"]
+        }
+        for bundle in found
+    ]
+    nhs = "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|"
+    mine = f"{nhs}9434765919&birthdate=1950-03-01"
+    other = f"{nhs}9999999468&birthdate=1980-12-31"
+    # 10 entries of the patient in bundles of at most 4, then the other patient's 2
+    assert whose == [{mine}, {mine}, {mine}, {other}]
+    assert [len(b["entry"]) for b in found] == [4, 4, 2, 2]
+    assert counts.bundles == 4
+    bp = resources(found)[ids["bp"]]
+    assert bp["performer"] == [bp["subject"]]
+    assert bp["subject"]["type"] == "Patient"
+
+
 def test_forms_become_responses_scores_and_a_task_for_staff(
     filed: tuple[PracticeStore, dict[str, str]],
 ) -> None:
@@ -200,10 +226,10 @@ def test_the_console_writes_bundles_and_says_what_it_left_out(
     out = tmp_path / "fhir"
     result = run_cli("healthhub-fleet", "fhir", "--store", str(path), "--out", str(out))
     summary = json.loads(result.stdout)
-    assert summary["bundles"] == 1
+    assert summary["bundles"] == 2, "one for each patient"
     assert summary["anonymous_readings"] == 1
-    bundle = json.loads((out / "bundle-0001.json").read_text())
-    Bundle.model_validate(bundle)
+    for name in ("bundle-0001.json", "bundle-0002.json"):
+        Bundle.model_validate(json.loads((out / name).read_text()))
     later = run_cli(
         "healthhub-fleet", "fhir", "--store", str(path), "--out", str(tmp_path / "later"),
         "--since", "2026-11-23T10:08:30Z",

@@ -26,12 +26,14 @@ from tests.fleet.test_fhir_export import OTHER, PATIENT, Filing
 #: Small waits, so that a test of five tries takes a fraction of a second.
 FAST = ("--backoff", "0.01", "--max-wait", "5")
 RESOURCES = {"Observation": 7, "QuestionnaireResponse": 2, "Task": 1}
+#: The patients the record (the test server) holds.
+RECORD = (PATIENT, OTHER)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    """A practice store with consented readings, a derived BMI, forms with NHS numbers, and an
-    anonymous reading (never filed)."""
+    """A practice store with one patient's consented readings, a derived BMI and forms, and
+    an anonymous reading (never filed)."""
     f = Filing(tmp_path / "practice.sqlite")
     bp = f.reading("blood_pressure", 1, systolic=(150, "mm[Hg]"), diastolic=(95, "mm[Hg]"),
                    pulse=(80, "/min"))  # fmt: skip
@@ -49,7 +51,7 @@ def store(tmp_path: Path) -> Path:
     f.file(
         "submissions", "questionnaire",
         {**form, "form": "phq-9", "purpose": "questionnaire", "scores": {"total": 3},
-         "answers": {"q1": "several_days"}, "patient": OTHER},
+         "answers": {"q1": "several_days"}, "patient": PATIENT},
         6,
     )  # fmt: skip
     f.file(
@@ -84,7 +86,7 @@ def test_every_exported_resource_lands_on_the_server_as_exported(
     store: Path, tmp_path: Path
 ) -> None:
     out, report = tmp_path / "bundles", tmp_path / "report.json"
-    with FhirServer() as server:
+    with FhirServer(patients=RECORD) as server:
         result, summary = fhir(
             store, "--out", str(out), "--post", server.base_url, "--report", str(report)
         )
@@ -95,7 +97,9 @@ def test_every_exported_resource_lands_on_the_server_as_exported(
             for entry in bundle["entry"]:
                 resource = entry["resource"]
                 held = server.resources[(resource["resourceType"], resource["id"])]
-                assert held.resource == resource
+                assert held.resource == server.resolved(resource)
+                whom = held.resource.get("subject") or held.resource.get("for")
+                assert whom["reference"] == "Patient/patient-1", "filed in the patient's record"
         headers = server.seen[0].headers
     assert headers["Content-Type"] == headers["Accept"] == "application/fhir+json"
     assert summary["resources"] == RESOURCES
@@ -111,7 +115,7 @@ def test_every_exported_resource_lands_on_the_server_as_exported(
 
 
 def test_posting_again_creates_nothing_new(store: Path) -> None:
-    with FhirServer() as server:
+    with FhirServer(patients=RECORD) as server:
         first = fhir(store, "--post", server.base_url)[1]["post"]["totals"]
         versions = server.versions()
         result, again = fhir(store, "--post", server.base_url)
@@ -126,7 +130,7 @@ def test_posting_again_creates_nothing_new(store: Path) -> None:
 
 
 def test_busy_dropped_and_slow_answers_are_tried_again_until_accepted(store: Path) -> None:
-    with FhirServer() as server:
+    with FhirServer(patients=RECORD) as server:
         server.stall_next(8.0)
         server.drop_next(1)
         server.fail_next(2, status=503)
@@ -143,7 +147,7 @@ def test_a_bundle_that_keeps_failing_is_reported_and_the_others_still_go(
     store: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "bundles"
-    with FhirServer() as server:
+    with FhirServer(patients=RECORD) as server:
         found = exported(store, max_entries=4)
         assert len(found) == 3
         second = found[1]["entry"][0]["resource"]["id"]
@@ -168,7 +172,7 @@ def test_a_bundle_that_keeps_failing_is_reported_and_the_others_still_go(
 
 def test_a_wait_longer_than_max_wait_ends_the_tries_at_once(store: Path) -> None:
     slept: list[float] = []
-    with FhirServer() as server:
+    with FhirServer(patients=RECORD) as server:
         server.fail_next(1, status=429, retry_after="2")
         server.fail_next(1, status=503, retry_after="120")
         limits = RetryLimits(max_attempts=5, max_wait_s=10, backoff_s=0.01)
@@ -189,7 +193,7 @@ def test_a_rejected_bundle_is_not_retried_and_its_outcome_carries_no_patient_dat
     bad = json.loads(json.dumps(good))
     observation = bad["entry"][0]["resource"]
     del observation["code"]
-    with FhirServer() as server:
+    with FhirServer(patients=RECORD) as server:
         poster = BundlePoster(server.base_url, limits=RetryLimits(backoff_s=0.01))
         report = poster.post_all([bad, good])
         assert [seen.status for seen in server.seen] == [400, 200]
@@ -208,10 +212,53 @@ def test_a_rejected_bundle_is_not_retried_and_its_outcome_carries_no_patient_dat
         assert value not in shown
 
 
+#: A valid NHS number mistyped as another person's (their birth date is not the patient's).
+MISTYPED = {"nhs_number": OTHER["nhs_number"], "birth_date": PATIENT["birth_date"]}
+
+
+@pytest.mark.parametrize(
+    ("record", "status"),
+    [
+        (RECORD, 404),  # nobody has both
+        ((PATIENT, MISTYPED, MISTYPED), 412),  # a record holding the same person twice
+    ],
+)
+def test_a_patient_the_record_does_not_match_exactly_once_is_refused_and_nothing_filed(
+    tmp_path: Path, record: tuple[dict[str, str], ...], status: int
+) -> None:
+    """A valid NHS number mistyped as another person's is filed in nobody's record."""
+    f = Filing(tmp_path / "practice.sqlite")
+    for n, patient in enumerate((PATIENT, MISTYPED)):
+        reading = f.reading("body_weight", 2 * n + 1, weight=(70.0 + n, "kg"))
+        f.file(
+            "submissions", "readings_to_record",
+            {"session": f"s{n}", "patient": patient, "consent": "file_in_gp_record",
+             "context": {}, "readings": [reading]},
+            2 * n + 2,
+        )  # fmt: skip
+    f.store.close()
+    with FhirServer(patients=record) as server:
+        result, summary = fhir(tmp_path / "practice.sqlite", "--post", server.base_url, *FAST)
+        filed = {stored.resource["subject"]["reference"] for stored in server.resources.values()}
+    assert result.returncode == 1
+    assert filed == {"Patient/patient-1"}, "only the patient the record matched"
+    accepted, refused = summary["post"]["bundles"]
+    assert (accepted["status"], accepted["created"]) == ("accepted", 1)
+    assert (refused["status"], refused["attempts"], refused["http_status"]) == (
+        "rejected", 1, status,
+    )  # fmt: skip
+    assert "date of birth" in refused["reason"]
+    (issue,) = refused["issues"]
+    assert issue["expression"] == ["Bundle.entry[0].resource.subject"]
+    assert issue["text_withheld_chars"] > 0, "the server's diagnostics echoed the search"
+    for value in (OTHER["nhs_number"], PATIENT["birth_date"]):
+        assert value not in result.stdout + result.stderr
+
+
 def test_an_answer_missing_an_entry_fails_the_bundle_and_posting_again_is_safe(
     store: Path,
 ) -> None:
-    with FhirServer() as server:
+    with FhirServer(patients=RECORD) as server:
         server.short_next(1)
         poster = BundlePoster(server.base_url, limits=RetryLimits(backoff_s=0.01))
         first = poster.post_all(exported(store))
@@ -276,7 +323,7 @@ def test_the_token_is_sent_and_never_shown(store: Path, tmp_path: Path) -> None:
     token_file, report = tmp_path / "token", tmp_path / "report.json"
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
-    with FhirServer(token=token) as server:
+    with FhirServer(token=token, patients=RECORD) as server:
         server.fail_next(1, status=503)  # so that a retry is logged too
         result, summary = fhir(
             store, "--post", server.base_url, "--token-file", str(token_file),
@@ -305,7 +352,7 @@ def test_https_is_verified_and_a_private_ca_can_be_trusted(store: Path, tmp_path
     certificates.write_private_key(tmp_path / "server.key", key)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
-    with FhirServer(tls=tls) as server:
+    with FhirServer(tls=tls, patients=RECORD) as server:
         assert server.base_url.startswith("https://")
         untrusted, refused = fhir(store, "--post", server.base_url, *FAST)
         assert not server.resources
