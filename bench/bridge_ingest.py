@@ -477,6 +477,10 @@ def main() -> int:
         acks.close()
         broker.stop()
         print(json.dumps(figures, indent=2))
+        if server is None and not args.no_postgres:
+            # figures without PostgreSQL are not the bench's figures: say so, and fail
+            print(f"PostgreSQL not measured: {why_not} (or pass --no-postgres)", file=sys.stderr)
+            return 1
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -40,3 +40,43 @@ def test_every_test_the_hazard_log_cites_exists() -> None:
                     missing.append(f"{hazard}: {current}::{name}")
     assert cited > 50
     assert not missing, "\n".join(missing)
+
+
+def _rows() -> dict[str, str]:
+    """Each hazard row of the log by its id."""
+    return {
+        line.split("|")[1].strip(): line
+        for line in LOG.read_text().splitlines()
+        if line.startswith("| H")
+    }
+
+
+def test_every_hazard_names_a_test_or_says_why_not() -> None:
+    """A row without a test is a review item and says so."""
+    bare = [
+        hazard
+        for hazard, line in _rows().items()
+        if not _CITATION.search(line) and "not a test" not in line
+    ]
+    assert not bare, f"hazards with no test and no reason: {bare}"
+
+
+#: The hazards the practice side's DCB0129 log must keep (issue 8), and the rows holding them.
+REQUIRED = {
+    "wrong patient": ("H13", "H52"),
+    "session not cleared": ("H15",),
+    "reading lost or duplicated": ("H1", "H2", "H55"),
+    "urgent result not escalated": ("H14", "H53"),
+    "PHQ-9 item 9 missed": ("H43",),
+    "SpO2 over-reading on darker skin": ("H9",),
+    "wrong units": ("H21", "H52"),
+    "stale configuration or content": ("H50",),
+}
+
+
+def test_the_hazards_the_safety_case_rests_on_stay_in_the_log_with_their_tests() -> None:
+    rows = _rows()
+    for hazard, ids in REQUIRED.items():
+        for hazard_id in ids:
+            assert hazard_id in rows, f"{hazard}: {hazard_id} is gone from the hazard log"
+            assert _CITATION.search(rows[hazard_id]), f"{hazard}: {hazard_id} cites no test"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from healthhub.protocol import local_api as api
-from healthhub.ui.banding import FamilyBackground, Level
+from healthhub.ui.banding import OXIMETER_SKIN, FamilyBackground, Level
 from healthhub.ui.viewmodels.hours import OperatingHours
 from healthhub.ui.viewmodels.idle import IdleState, IdleTimer
 from healthhub.ui.viewmodels.journey import (
@@ -192,6 +192,20 @@ def test_if_the_alert_cannot_be_raised_the_patient_is_sent_to_reception() -> Non
     measure(j, "pulse_oxygen", reading("oxygen_saturation", spo2=91, pulse=80))
     assert j.screen == Screen.RESULT
     assert j.urgent_notice == URGENT_ALERT_FAILED
+
+
+@pytest.mark.parametrize("spo2", [99, 95, 93, 88])
+def test_every_oxygen_result_the_patient_sees_warns_about_darker_skin(spo2: int) -> None:
+    """The caution reaches the result the screen shows, whatever the number (H9)."""
+    j, _, _ = journey()
+    run(j.start())
+    j.skip_identify()
+    measure(j, "pulse_oxygen", reading("oxygen_saturation", spo2=spo2, pulse=80))
+    assert j.screen == Screen.RESULT
+    (oxygen,) = [
+        item for item in j.results if item.band is not None and item.title == "Oxygen level"
+    ]
+    assert OXIMETER_SKIN in oxygen.band.cautions
 
 
 def test_a_normal_result_raises_no_alert_and_declining_sends_nothing() -> None:
