@@ -19,6 +19,8 @@ at the broker; what the broker loses, devices send again.
 Several instances can share the load (``--share GROUP --instance NAME``, MQTT v5 shared
 subscriptions, :mod:`~healthhub.fleet.bridge_sharing`). The ack an instance publishes is
 read from the store after its commit, so it covers what the other instances filed too.
+Alerts are not shared: every instance files (and logs) every alert, so a dead member cannot
+hold one back; the copies filed first by another instance are counted as ``alert_copies``.
 """
 
 from __future__ import annotations
@@ -95,7 +97,13 @@ class SeenAck:
 class BridgeCounters:
     received: int = 0
     stored: int = 0
+    # Envelopes already in the store (a device's resend, a redelivery, another instance's
+    # share): on a shared instance, alerts are counted in ``alert_copies`` instead.
     duplicates: int = 0
+    # A shared instance: alerts another instance had filed first. Every instance receives
+    # every alert (``bridge_sharing.UNSHARED_STREAMS``), so with N live instances each alert
+    # is counted here N - 1 times in all (a device's resend of an alert is counted here too).
+    alert_copies: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     acks_published: int = 0
     # Acks seen below the store's confirmed seq and published again (an instance's ack
@@ -281,7 +289,11 @@ class Bridge:
         for message in batch:
             self._client.ack(message.mid, message.qos)
         self.counters.stored += result.stored
-        self.counters.duplicates += result.duplicates
+        if self.membership.shared:
+            self.counters.duplicates += result.duplicates - result.duplicate_alerts
+            self.counters.alert_copies += result.duplicate_alerts
+        else:
+            self.counters.duplicates += result.duplicates
         self._publish_acks(sorted(set(result.advanced) | result.resent_confirmed), seen_acks)
 
     def _classify(

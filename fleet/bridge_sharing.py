@@ -1,12 +1,22 @@
 """Several bridge instances sharing the ingest load through MQTT v5 shared subscriptions.
 
-With ``--share GROUP`` an instance subscribes to ``$share/GROUP/.../up/#``: the broker hands
-each data message to one member of the group. Every member files into the same store, which
-works out each device's confirmed seq inside its write lock, so the split cannot lose, repeat
-or reorder a confirmation (``docs/scaling.md``, ``docs/decisions.md``).
+With ``--share GROUP`` an instance subscribes to ``$share/GROUP/.../up/STREAM`` for each data
+stream but alerts (:data:`SHARED_STREAMS`): the broker hands each of those messages to one
+member of the group. Every member files into the same store, which works out each device's
+confirmed seq inside its write lock, so the split cannot lose, repeat or reorder a
+confirmation (``docs/scaling.md``, ``docs/decisions.md``).
 
-Status and telemetry stay ordinary subscriptions at every instance: each instance writes every
-report in the broker's order, so the latest one is the last write whichever instance is
+Alerts are not shared (:data:`UNSHARED_STREAMS`): every instance subscribes to
+``.../up/alerts`` normally and files every alert, so an alert is filed (and staff are told)
+as soon as any live instance receives it. Shared, an alert could be handed to a dead member
+(below) and wait there until the device sends it again, minutes later. Filing every alert
+everywhere is safe: the envelope id is the store's key and the confirmed seq is worked out
+in the store. The copies an instance finds already filed are counted as ``alert_copies``,
+not ``duplicates``: with every instance receiving every alert they are expected
+(:class:`~healthhub.fleet.bridge.BridgeCounters`).
+
+Status and telemetry stay ordinary subscriptions at every instance too: each instance writes
+every report in the broker's order, so the latest one is the last write whichever instance is
 slower (a shared status could let an old "online" overwrite a newer "offline" for good).
 
 Each instance also watches the retained acks. Two instances publish acks on two connections,
@@ -17,6 +27,9 @@ Mosquitto keeps giving a killed member its turn of the round robin for as long a
 lives, and holds what it had in flight for it. A shared instance therefore keeps its session
 for a short time by default (:data:`SHARED_SESSION_EXPIRY_S`): long enough to pick it up
 again after a restart, short enough that a dead member stops holding devices' messages.
+A session kept from an earlier run may still hold the filters an older release or an
+unshared run subscribed to (:meth:`Membership.stale_subscriptions`); they are unsubscribed
+at every connect, or this member would receive those messages twice.
 """
 
 from __future__ import annotations
@@ -35,6 +48,11 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 SHARED_SESSION_EXPIRY_S = 120
 #: Every device's retained ack (watched by shared instances).
 ALL_ACKS = f"{topics.ROOT}/devices/+/ack"
+#: Streams every shared instance subscribes to normally: an urgent alert must not wait with a
+#: dead member's session for its turn of the round robin.
+UNSHARED_STREAMS = ("alerts",)
+#: Streams whose messages the broker hands to one member of the group.
+SHARED_STREAMS = tuple(stream for stream in topics.STREAMS if stream not in UNSHARED_STREAMS)
 
 
 def checked_name(value: str, what: str) -> str:
@@ -105,12 +123,19 @@ class Membership:
         ]
         if not self.shared:
             return [(topics.ALL_UP, 1), *reports]
-        return [(f"$share/{self.share}/{topics.ALL_UP}", 1), *reports, (ALL_ACKS, 0)]
+        shared = [(f"$share/{self.share}/{topics.all_up(s)}", 1) for s in SHARED_STREAMS]
+        unshared = [(topics.all_up(stream), 1) for stream in UNSHARED_STREAMS]
+        return [*shared, *unshared, *reports, (ALL_ACKS, 0)]
 
     def stale_subscriptions(self) -> list[str]:
-        """Filters a persistent session may hold from an earlier unshared run under this
-        client id: left in place, they would send this member every message."""
-        return [topics.ALL_UP] if self.shared else []
+        """Filters a persistent session may hold from an earlier run under this client id:
+        unshared (``--instance`` without ``--share``), or this group's whole ``up/#`` (before
+        alerts were taken out of the share). Left in place, they would send this member
+        every message, or a second copy of the ones it now subscribes to one stream at a
+        time."""
+        if not self.shared:
+            return []
+        return [topics.ALL_UP, f"$share/{self.share}/{topics.ALL_UP}"]
 
     def describe(self) -> dict[str, str | int | None]:
         return {

@@ -53,6 +53,8 @@ class Filed:
 class FilingResult:
     stored: int = 0
     duplicates: int = 0
+    # Of the duplicates, how many were alerts (shared bridges all file every alert).
+    duplicate_alerts: int = 0
     conflicts: list[tuple[str, int]] = field(default_factory=list)
     # Devices whose confirmed seq moved, with the new value.
     advanced: dict[str, int] = field(default_factory=dict)
@@ -108,6 +110,8 @@ class PracticeStore:
                     result.stored += 1
                 elif self._holds(env.id):
                     result.duplicates += 1
+                    if env.stream == "alerts":
+                        result.duplicate_alerts += 1
                     if env.seq <= before[env.device]:
                         result.resent_confirmed.add(env.device)
                 else:

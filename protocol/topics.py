@@ -128,6 +128,13 @@ ALL_CONTENT_REPORTED = f"{ROOT}/devices/+/content/reported"
 ALL_SOFTWARE_REPORTED = f"{ROOT}/devices/+/software/reported"
 
 
+def all_up(stream: str) -> str:
+    """Every device's ``up/{stream}`` (one data stream of :data:`ALL_UP`)."""
+    if stream not in STREAMS:
+        raise ProtocolError(f"unknown stream {stream!r}; streams are {', '.join(STREAMS)}")
+    return f"{ROOT}/devices/+/up/{stream}"
+
+
 def parse_device_topic(topic: str) -> tuple[str, str]:
     """Split ``healthhub/v1/devices/{device}/{rest}`` into ``(device, rest)``.
 

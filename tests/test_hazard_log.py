@@ -66,7 +66,7 @@ REQUIRED = {
     "wrong patient": ("H13", "H52"),
     "session not cleared": ("H15",),
     "reading lost or duplicated": ("H1", "H2", "H55"),
-    "urgent result not escalated": ("H14", "H53"),
+    "urgent result not escalated": ("H14", "H53", "H64"),
     "PHQ-9 item 9 missed": ("H43",),
     "SpO2 over-reading on darker skin": ("H9",),
     "wrong units": ("H21", "H52"),

@@ -6,6 +6,7 @@ real broker and reads the retained ack with an independent subscriber.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from healthhub.protocol.keys import read_key
 from healthhub.protocol.sealed import Sealer
 from healthhub.protocol.status import ack_payload, parse_ack
 from healthhub.provisioning.broker_process import BrokerProcess
+from tests.fleet.test_bridge_health_alerts import BODY, alert
 
 
 def test_a_single_bridge_keeps_its_client_id_subscriptions_and_week_long_session() -> None:
@@ -47,7 +49,11 @@ def test_a_shared_instance_shares_only_the_data_and_watches_the_acks() -> None:
     assert member.client_id == f"{topics.BRIDGE_IDENTITY}-b"
     assert member.session_s == SHARED_SESSION_EXPIRY_S
     assert member.subscriptions() == [
-        (f"$share/ingest/{topics.ALL_UP}", 1),
+        (f"$share/ingest/{topics.ROOT}/devices/+/up/readings", 1),
+        (f"$share/ingest/{topics.ROOT}/devices/+/up/submissions", 1),
+        (f"$share/ingest/{topics.ROOT}/devices/+/up/usage", 1),
+        # every instance: an alert must not wait with a dead member for its turn
+        (f"{topics.ROOT}/devices/+/up/alerts", 1),
         (topics.ALL_STATUS, 1),  # every instance: the latest status is the last write
         (topics.ALL_TELEMETRY, 0),
         (topics.ALL_CONFIG_REPORTED, 1),
@@ -55,7 +61,12 @@ def test_a_shared_instance_shares_only_the_data_and_watches_the_acks() -> None:
         (topics.ALL_SOFTWARE_REPORTED, 1),
         (f"{topics.ROOT}/devices/+/ack", 0),
     ]
-    assert member.stale_subscriptions() == [topics.ALL_UP]
+    # every data stream once: shared, or (alerts) at every instance
+    assert sorted(f.rsplit("/", 1)[1] for f, _ in member.subscriptions()[:4]) == sorted(
+        topics.STREAMS
+    )
+    # what an earlier run under this client id may have left in its session
+    assert member.stale_subscriptions() == [topics.ALL_UP, f"$share/ingest/{topics.ALL_UP}"]
     assert Membership("ingest", "b", session_expiry_s=0).session_s == 0
     with pytest.raises(ValueError, match="instance name"):
         Membership("ingest")
@@ -151,3 +162,93 @@ def test_a_late_lower_ack_is_published_again_at_the_stores_confirmed_seq(
         for store in stores:
             store.close()
     assert retained_ack(fleet) == 2
+
+
+def test_a_shared_instance_counts_alerts_another_instance_filed_apart_from_duplicates(
+    fleet: FleetLayout, enrol: Enrol, tmp_path: Path
+) -> None:
+    enrol("wall-1")
+    store = PracticeStore(tmp_path / "store.sqlite")
+    a, b = (
+        Bridge(fleet, store, Membership("ingest", "a")),
+        Bridge(fleet, store, Membership("ingest", "b")),
+    )
+    alone = Bridge(fleet, store)
+    first, second = alert(fleet, 1, BODY), reading(fleet, 2)
+    try:
+        a.file_batch([first])
+        b.file_batch([first])  # every instance receives every alert
+        b.file_batch([second])
+        a.file_batch([second])  # a redelivered reading: a duplicate as before
+        alone.file_batch([first])  # a single bridge: an alert again is a duplicate
+    finally:
+        for one in (a, b, alone):
+            one.close()
+        store.close()
+    counted = [(one.counters.stored, one.counters.duplicates, one.counters.alert_copies)
+               for one in (a, b, alone)]  # fmt: skip
+    assert counted == [(1, 1, 0), (1, 0, 1), (0, 1, 0)]
+
+
+class Earlier(Membership):
+    """The subscriptions an earlier run under the same client id left in its session."""
+
+    def __init__(self, share: str, instance: str, old: str) -> None:
+        super().__init__(share, instance)
+        object.__setattr__(self, "old", old)
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        return [(self.old, 1)]
+
+    def stale_subscriptions(self) -> list[str]:
+        return []
+
+
+@pytest.mark.parametrize(
+    "old", [f"$share/ingest/{topics.ALL_UP}", topics.ALL_UP], ids=["whole-up-shared", "unshared"]
+)
+def test_filters_a_kept_session_holds_from_an_earlier_run_are_dropped_at_connect(
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path, old: str
+) -> None:
+    """Left in place, the earlier filter would give this member a second copy of each message
+    (an alert through ``up/alerts`` and through ``old``); it must get each one once."""
+    enrol("wall-1")
+    store = PracticeStore(tmp_path / "store.sqlite")
+
+    def running(membership: Membership) -> tuple[Bridge, threading.Thread]:
+        one = Bridge(fleet, store, membership)
+        one.start()
+        thread = threading.Thread(target=one.run, daemon=True)
+        thread.start()
+        wait_until(one.connected.is_set, 30, "connected")
+        return one, thread
+
+    def send(message: Incoming) -> None:
+        sent = publish(fleet, "wall-1", message.topic, message.payload)
+        assert sent.returncode == 0, sent.stderr
+
+    def halt(one: Bridge, thread: threading.Thread) -> None:
+        one.stop()
+        thread.join(10)
+        one.close()  # a clean disconnect: the broker keeps the session
+
+    earlier = running(Earlier("ingest", "b", old))
+    try:
+        # retried: the first one may come before the broker has taken the SUBSCRIBE
+        first = reading(fleet, 1)  # the same envelope each try: later copies are duplicates
+        wait_until(lambda: send(first) or earlier[0].counters.stored, 30, "filed")
+    finally:
+        halt(*earlier)
+    later = running(Membership("ingest", "b"))
+    try:
+        send(alert(fleet, 2, BODY))
+        send(reading(fleet, 3))  # after the alert: once it is filed, every copy has come
+        wait_until(lambda: store.confirmed("wall-1") == 3, 30, "the alert and the reading")
+    finally:
+        halt(*later)
+        store.close()
+    counters = later[0].counters
+    # copies of the first reading the old session still held may come too (duplicates);
+    # the alert and the reading after it come once each
+    assert counters.stored == 2
+    assert counters.alert_copies == 0

@@ -31,6 +31,7 @@ from healthhub.protocol.fleet_layout import FleetLayout, load_manifest
 from healthhub.protocol.status import parse_ack
 from healthhub.protocol.tls import client_context
 from healthhub.provisioning.broker_process import BrokerProcess
+from tests.fleet.test_bridge_health_alerts import BODY, alert
 
 pytestmark = pytest.mark.system
 
@@ -187,6 +188,46 @@ def test_two_shared_bridges_one_killed_mid_stream_file_everything_exactly_once(
     total = rows(store, "SELECT count(*), count(DISTINCT id) FROM envelopes")
     assert total == [(READINGS * len(DEVICES), READINGS * len(DEVICES))], "nothing filed twice"
     assert all(retained_ack(fleet, device) == READINGS for device in DEVICES)
+
+
+def test_alerts_reach_the_practice_while_a_dead_member_still_holds_its_turn(
+    fleet: FleetLayout, broker: BrokerProcess, enrol: Enrol, tmp_path: Path
+) -> None:
+    """A dead member keeps its turn of the round robin for its whole session (120 s), and a
+    shared message given to it waits there until the device sends it again. Alerts are not
+    shared: the live member files every one at once. (Shared, every other alert here would
+    wait with b: these are sent once and never again.)"""
+    enrol("wall-1")
+    store = tmp_path / "store.sqlite"
+
+    def member(name: str) -> Service:
+        return bridge(fleet.root, store, tmp_path, share=GROUP, instance=name)
+
+    a, b = member("a").start(), member("b").start()
+    wait_until(
+        lambda: all("bridge connected" in one.log() for one in (a, b)), 30, "both bridges connected"
+    )
+    b.kill()  # its session (120 s) lives on at the broker, and with it b's turn
+    sender = Member(fleet, "wall-1")
+    try:
+        sent = [alert(fleet, seq, BODY) for seq in range(1, 5)]
+        for message in sent:
+            sender.publish(message.topic, message.payload)
+        ids = {json.loads(message.payload)["id"] for message in sent}
+
+        def filed() -> set[str]:
+            held = (
+                rows(store, "SELECT id FROM envelopes WHERE stream = 'alerts'")
+                if store.exists()
+                else []
+            )
+            return {alert_id for (alert_id,) in held}
+
+        wait_until(lambda: filed() == ids, 30, "every alert filed by the live member")
+    finally:
+        sender.close()
+        assert a.stop() == 0
+    assert rows(store, "SELECT count(*), count(DISTINCT id) FROM envelopes") == [(4, 4)]
 
 
 class Member:
