@@ -100,6 +100,21 @@ class Period:
         return moment.astimezone(LONDON) if self.begin <= moment < self.finish else None
 
 
+#: Alerts about the unit itself, for IT (``protocol/device_health.py``): kept out of the
+#: clinical alert figures, whose times to acknowledge are about patients waiting.
+UNIT_HEALTH: Final = "device_health"
+#: The clinical alert reasons each given their own time to acknowledge.
+CLINICAL_REASONS: Final = ("urgent_result", "form_action", "help_requested")
+
+
+def _minutes(start: object, end: object) -> float | None:
+    try:
+        waited = parse_utc(end) - parse_utc(start)
+    except MalformedMessage:
+        return None
+    return max(0.0, waited.total_seconds() / 60)
+
+
 @dataclass
 class AckTimes:
     """Minutes from the bridge receiving an alert to staff acknowledging it."""
@@ -109,15 +124,11 @@ class AckTimes:
 
     def add(self, alert: dict[str, Any]) -> None:
         acknowledged = alert.get("acknowledged_at")
-        if not acknowledged:
+        waited = _minutes(alert.get("received_at"), acknowledged) if acknowledged else None
+        if waited is None:
             self.unacknowledged += 1
-            return
-        try:
-            waited = parse_utc(acknowledged) - parse_utc(alert.get("received_at"))
-        except MalformedMessage:
-            self.unacknowledged += 1
-            return
-        self.minutes.append(max(0.0, waited.total_seconds() / 60))
+        else:
+            self.minutes.append(waited)
 
     @property
     def median(self) -> float | None:
@@ -151,10 +162,19 @@ class Activity:
     sessions_with_form_sent: int = 0
     #: Visits whose UI tally the protocol's checker refused (counted without it).
     refused_tallies: int = 0
-    alerts: Counter[str] = field(default_factory=Counter)  # by reason
+    alerts: Counter[str] = field(default_factory=Counter)  # clinical, by reason
     alert_levels: Counter[str] = field(default_factory=Counter)
+    #: Clinical alerts: all, and per reason (CLINICAL_REASONS).
     ack: AckTimes = field(default_factory=AckTimes)
-    urgent_ack: AckTimes = field(default_factory=AckTimes)
+    ack_by_reason: dict[str, AckTimes] = field(
+        default_factory=lambda: {reason: AckTimes() for reason in CLINICAL_REASONS}
+    )
+    #: Clinical alerts that escalated (at least one level) because nobody acknowledged them.
+    escalated: int = 0
+    #: Minutes from the unit raising a clinical alert to the practice receiving it.
+    delivery_minutes: list[float] = field(default_factory=list)
+    #: The units' own health alerts, for IT (not in the figures above).
+    unit_health_alerts: int = 0
     uptime: Uptime = field(default_factory=Uptime)
 
     def add_session(self, local: datetime, envelope: dict[str, Any]) -> None:
@@ -204,12 +224,27 @@ class Activity:
 
     def add_alert(self, alert: dict[str, Any]) -> None:
         reason = str(alert.get("reason") or "unrecorded")
+        if reason == UNIT_HEALTH:
+            self.unit_health_alerts += 1
+            return
         self.alerts[reason] += 1
         if alert.get("level"):
             self.alert_levels[str(alert["level"])] += 1
         self.ack.add(alert)
-        if reason == "urgent_result":
-            self.urgent_ack.add(alert)
+        if reason in self.ack_by_reason:
+            self.ack_by_reason[reason].add(alert)
+        self.escalated += bool(alert.get("escalations"))
+        delivered = _minutes(alert.get("at"), alert.get("received_at"))
+        if delivered is not None:
+            self.delivery_minutes.append(delivered)
+
+    @property
+    def urgent_ack(self) -> AckTimes:
+        return self.ack_by_reason["urgent_result"]
+
+    @property
+    def delivery_median(self) -> float | None:
+        return statistics.median(self.delivery_minutes) if self.delivery_minutes else None
 
     # -- what the equity comparison shows ----------------------------------------
 

@@ -195,9 +195,14 @@ def _footer(figures: ReportFigures, suppress: bool) -> str:
         f"Days and hours are London time ({TIME_ZONE}: GMT in winter, BST in summer). A "
         "visit is counted when it ended, by the unit's clock; on the day the clocks go "
         "back, 01:00 to 01:59 happens twice and both count in that hour.",
-        "Identified: the visit sent readings to the patient's GP record (the visit's own "
-        "usage count). Forms sent are counted apart: the usage stream does not say whether "
-        "a form carried an NHS number, so identified visits are a lower bound.",
+        "Identified: the patient gave their NHS number and date of birth and the visit sent "
+        "readings to their GP record or a form carrying those details (the visit's own usage "
+        "flag; units from before that flag only say whether readings were sent, so their "
+        "visits with forms alone count as anonymous).",
+        "Alerts: the patients' alerts (urgent results, form actions such as PHQ-9 item 9, "
+        "help requests). Minutes to acknowledge run from the practice receiving an alert; "
+        "the minutes from the unit raising it to the practice receiving it are shown apart. "
+        "The units' own health alerts, for IT, are counted separately.",
         "Days with visits stand in for days open: the store holds no opening hours.",
         "Availability: minutes online out of the minutes whose state is known, from the "
         "online and offline statuses the bridge received (timed when received). Minutes "

@@ -29,6 +29,9 @@ from healthhub.protocol.clock import format_utc
 from healthhub.protocol.files import write_atomic
 
 COLUMNS = ("scope", "site", "device", "metric", "key", "value")
+#: Clinical alert reasons with their own time to acknowledge, besides urgent results
+#: (``{reason}_ack_minutes``): PHQ-9 item 9 and other form actions, help requests.
+ACK_REASONS = ("form_action", "help_requested")
 SUPPRESSED = "<5"
 
 Number = int | float | None
@@ -110,7 +113,14 @@ def figures_of(activity: Activity, figures: ReportFigures) -> list[Figure]:
     found += [Figure("alert_level", level, n, n) for level, n in sorted(a.alert_levels.items())]
     urgent = a.alerts["urgent_result"]
     found += [Figure("urgent_results", "", urgent, urgent)]
-    for metric, ack in (("alert_ack_minutes", a.ack), ("urgent_ack_minutes", a.urgent_ack)):
+    found += [
+        Figure("alerts_escalated", "", a.escalated, a.escalated),
+        Figure("alert_delivery_minutes", "median", a.delivery_median, len(a.delivery_minutes)),
+        Figure("unit_health_alerts", "", a.unit_health_alerts),
+    ]
+    acks = [("alert_ack_minutes", a.ack), ("urgent_ack_minutes", a.urgent_ack)]
+    acks += [(f"{reason}_ack_minutes", a.ack_by_reason[reason]) for reason in ACK_REASONS]
+    for metric, ack in acks:
         found += [
             Figure(metric, "median", ack.median, len(ack.minutes)),
             Figure(metric, "p90", ack.p90, len(ack.minutes)),

@@ -145,7 +145,10 @@ def tables(s: Scope) -> list[str]:
         ["Visits per day with visits", s("sessions_per_day_open")],
         ["Median minutes", s("session_minutes", "median")],
         ["Mean minutes", s("session_minutes", "mean")],
-        ["Identified (readings sent to the GP record)", s("identity", "identified")],
+        [
+            "Identified (readings sent to the GP record, or a form with the patient's details)",
+            s("identity", "identified"),
+        ],
         ["Anonymous", s("identity", "anonymous")],
         ["With a form sent", s("sessions_with_form_sent")],
     ] + [[f"Ended: {label(k)}", s("session_end_reason", k)] for k in s.keyed("session_end_reason")]
@@ -158,9 +161,16 @@ def tables(s: Scope) -> list[str]:
     ack = [
         [what, s(metric, "median"), s(metric, "p90"), s(metric, "unacknowledged")]
         for what, metric in (
-            ("All alerts", "alert_ack_minutes"),
+            ("All patient alerts", "alert_ack_minutes"),
             ("Urgent results", "urgent_ack_minutes"),
+            ("Form actions (PHQ-9 item 9)", "form_action_ack_minutes"),
+            ("Help requests", "help_requested_ack_minutes"),
         )
+    ]
+    ack_more = [
+        ["Escalated (not acknowledged in time)", s("alerts_escalated")],
+        ["Median minutes from the unit to the practice", s("alert_delivery_minutes", "median")],
+        ["Unit health alerts for IT (not counted above)", s("unit_health_alerts")],
     ]
     uptime = [
         ["Online", s("uptime_minutes", "online")],
@@ -181,6 +191,7 @@ def tables(s: Scope) -> list[str]:
         _by_key(s, "Alerts", ("Reason", "Alerts"), "alerts", keys=reasons),
         _by_key(s, "Alert levels", ("Level", "Alerts"), "alert_level"),
         table("Minutes to acknowledge", ["", "Median", "90th percentile", "Not acknowledged"], ack),
+        table("Alerts reaching staff", ["", "Number"], ack_more),
         table("Minutes online", ["State", "Minutes"], uptime),
     ]
 

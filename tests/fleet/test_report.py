@@ -257,6 +257,49 @@ def test_alerts_and_minutes_to_acknowledge(filed: Filing) -> None:
     assert (b.alerts["urgent_result"], b.urgent_ack.unacknowledged, b.ack.median) == (1, 1, None)
 
 
+def test_unit_health_alerts_stay_out_of_the_patients_alert_figures(tmp_path: Path) -> None:
+    """IT's alerts about a unit would distort how fast staff answer patients; each patient
+    alert reason has its own time to acknowledge, and escalations and delivery show."""
+    f = Filing(tmp_path / "practice.sqlite")
+    health = {
+        "reason": "device_health",
+        "check": "cpu_temperature",
+        "level": "critical",
+        "value": 86,
+        "threshold": 85,
+        "unit": "Cel",
+        "summary": "hot",
+        "route": {},
+    }
+    hot = f.file("kiosk-a1", "alerts", "device_health", health, "25T08:00:00.000Z")
+    f.store.acknowledge_alert(hot, "it", at=OCT + "26T08:00:00.000Z")  # a day later
+    crisis = {"reason": "form_action", "form": "phq-9", "action": "item-9-crisis", "route": {}}
+    phq = f.file("kiosk-a1", "alerts", "form_action", crisis, "25T09:00:00.000Z",
+                 received="25T09:02:00.000Z")  # 2 minutes on the way  # fmt: skip
+    f.store.acknowledge_alert(phq, "duty gp", at=OCT + "25T09:05:00.000Z")  # 3 minutes
+    helped = f.file("kiosk-a1", "alerts", "help_requested",
+                    {"reason": "help_requested", "source": "button", "route": {}},
+                    "25T10:00:00.000Z")  # fmt: skip
+    assert f.store.mark_escalated(helped, 1, OCT + "25T10:15:00.000Z")
+    f.store.acknowledge_alert(helped, "reception", at=OCT + "25T10:20:00.000Z")  # 20 minutes
+    figures = figures_of(f)
+    f.store.close()
+    pcn = figures.pcn
+    assert dict(pcn.alerts) == {"form_action": 1, "help_requested": 1}
+    assert pcn.unit_health_alerts == 1
+    assert sorted(pcn.ack.minutes) == [3.0, 20.0], "not the day IT took"
+    assert pcn.ack_by_reason["form_action"].minutes == [3.0]
+    assert pcn.ack_by_reason["help_requested"].minutes == [20.0]
+    assert pcn.urgent_ack.minutes == []
+    assert pcn.escalated == 1
+    assert pcn.delivery_median == 1.0  # 2 minutes and 0
+    found = {(r.metric, r.key): r.value for r in rows(figures, suppress_small=False)
+             if r.scope == "pcn"}  # fmt: skip
+    assert found["form_action_ack_minutes", "median"] == "3.0"
+    assert found["unit_health_alerts", ""] == "1"
+    assert found["alerts_escalated", ""] == "1"
+
+
 def test_uptime_from_the_status_history_as_the_bridge_received_it(filed: Filing) -> None:
     figures = figures_of(filed)  # 23:00 UTC on the 23rd to "now", noon on the 26th: 3660 min
     a, b = figures.sites["practice-a"], figures.sites["practice-b"]
