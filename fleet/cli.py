@@ -47,6 +47,7 @@ from healthhub.protocol.clock import now_utc, parse_utc
 from healthhub.protocol.errors import HealthHubError, MalformedMessage
 from healthhub.protocol.files import write_atomic
 from healthhub.protocol.fleet_layout import FleetLayout
+from healthhub.protocol.keys import read_key
 
 log = logging.getLogger("healthhub.fleet")
 
@@ -311,10 +312,11 @@ def watch_status(layout: FleetLayout, args: argparse.Namespace) -> int:
     watcher.subscribed.wait(5.0)
     time.sleep(RETAINED_SETTLE_S)  # the retained statuses and reports follow the SUBACK
     devices = DeviceRegistry(layout)
+    verify_key = read_key(layout.signing_pub)
     try:
         while True:
             reports, alerts = _from_store(args.store)
-            found = rows(devices.devices(), watcher.view, reports, alerts)
+            found = rows(devices.devices(), watcher.view, reports, alerts, verify_key=verify_key)
             if args.json:
                 print(json.dumps(found, sort_keys=True), flush=True)
             else:
@@ -341,7 +343,8 @@ def _from_store(
 
 def status_table(found: list[dict[str, Any]]) -> list[str]:
     """The status as a table for people: config and content versions held per layer
-    (fleet/site/device; ``!`` marks a layer whose last push was rejected or rolled back),
+    (fleet/site/device; ``!`` marks a layer whose last push was rejected or rolled back, ``<``
+    one the unit holds an older version of than was pushed: it is behind),
     and the unit's Pi health (``!`` marks what the unit says is over its threshold)."""
     lines = [
         f"{'device':<14}{'site':<14}{'state':<9}{'version':<9}{'link':<13}{'outbox':>7}"
@@ -373,7 +376,7 @@ def _versions(layers: dict[str, Any]) -> str:
         entry = layers.get(level) or {}
         held = "-" if entry.get("held") is None else str(entry["held"])
         bad = entry.get("state") in ("rejected", "rolled_back")
-        shown.append(held + ("!" if bad else ""))
+        shown.append(held + ("!" if bad else "<" if entry.get("behind") else ""))
     return "/".join(shown)
 
 

@@ -1,4 +1,6 @@
-"""What the console sees of the fleet: each device's retained status and latest telemetry."""
+"""What the console sees of the fleet: each device's retained status and latest telemetry,
+what it says it holds, and the signed configuration and content retained for it (so a unit
+still on an older version than was pushed shows as behind)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 from healthhub.fleet.health_summary import health_summary
 from healthhub.fleet.practice_client import connect, practice_client
 from healthhub.fleet.registry import DeviceRegistry
-from healthhub.protocol import topics
+from healthhub.protocol import config_layers, content, topics
 from healthhub.protocol.errors import HealthHubError, ProtocolError
 from healthhub.protocol.fleet_layout import FleetLayout
+from healthhub.protocol.keys import read_key
 from healthhub.protocol.status import parse_status, parse_telemetry
 
 RETAINED_SETTLE_S = 0.5
@@ -36,6 +39,8 @@ class FleetView:
     telemetry: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: dict[str, dict[str, Any]] = field(default_factory=dict)  # config/reported
     content: dict[str, dict[str, Any]] = field(default_factory=dict)  # content/reported
+    #: The retained desired documents (config layers, content manifests), by topic.
+    desired: dict[str, bytes] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -45,6 +50,21 @@ class FleetView:
     def reported(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         with self.lock:
             return dict(self.config), dict(self.content)
+
+    def retained(self) -> dict[str, bytes]:
+        with self.lock:
+            return dict(self.desired)
+
+
+#: The desired documents the console reads back: every scope's config and content.
+DESIRED = (
+    topics.FLEET_CONFIG,
+    topics.FLEET_CONTENT,
+    f"{topics.ROOT}/sites/+/config",
+    f"{topics.ROOT}/sites/+/content",
+    f"{topics.ROOT}/devices/+/config",
+    f"{topics.ROOT}/devices/+/content",
+)
 
 
 class FleetWatcher:
@@ -80,6 +100,7 @@ class FleetWatcher:
                 (topics.ALL_TELEMETRY, 0),
                 (f"{topics.ROOT}/devices/+/config/reported", 1),
                 (f"{topics.ROOT}/devices/+/content/reported", 1),
+                *((topic, 1) for topic in DESIRED),
             ]
         )
         self.connected.set()
@@ -95,6 +116,10 @@ class FleetWatcher:
         self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic.rsplit("/", 1)[-1] in ("config", "content"):
+            with self.view.lock:  # checked against the fleet's key when shown
+                self.view.desired[message.topic] = bytes(message.payload)
+            return
         try:
             device, rest = topics.parse_device_topic(message.topic)
             if rest == "status":
@@ -157,7 +182,9 @@ def fleet_status(
             time.sleep(0.1)
     finally:
         watcher.stop()
-    return rows(registry.devices(), watcher.view, reports, alerts)
+    return rows(
+        registry.devices(), watcher.view, reports, alerts, verify_key=read_key(layout.signing_pub)
+    )
 
 
 def rows(
@@ -165,12 +192,16 @@ def rows(
     view: FleetView,
     reports: dict[str, dict[str, Any]] | None = None,
     alerts: dict[str, int] | None = None,
+    *,
+    verify_key: bytes | None = None,
 ) -> list[dict[str, Any]]:
     """Per device: online/offline, last telemetry, outbox, the config and content versions
-    it holds per layer, its last command, its Pi health, and (with the bridge's store)
+    it holds per layer (with ``verify_key``, each against the version retained for it:
+    ``desired``, ``behind``), its last command, its Pi health, and (with the bridge's store)
     alerts filed."""
     status, telemetry = view.snapshot()
-    config, content = view.reported()
+    config, content_held = view.reported()
+    retained = view.retained()
     found: list[dict[str, Any]] = []
     for device, site in sorted(devices.items()):
         latest = telemetry.get(device)
@@ -194,7 +225,7 @@ def rows(
                 "uptime_s": (latest or {}).get("uptime_s"),
                 "version": (latest or {}).get("version"),  # the release the agent runs
                 "config": _held(config.get(device)),
-                "content": _held(content.get(device)),
+                "content": _held(content_held.get(device)),
                 "last_command": ((latest or {}).get("commands") or {})
                 .get("journal", {})
                 .get("last"),
@@ -202,7 +233,42 @@ def rows(
                 "health": health_summary(latest),
             }
         )
+        if verify_key is not None:
+            found[-1]["behind"] = _compare(found[-1], retained, verify_key)
     return found
+
+
+def _desired(payload: bytes | None, what: str, scope: config_layers.Scope, key: bytes) -> int:
+    """The version of a retained document, if it is a good one for ``scope`` (0 if none)."""
+    if not payload:
+        return 0
+    try:
+        if what == "config":
+            return config_layers.decode(payload, key, expected=scope).version
+        return content.decode(payload, key, expected=scope).version
+    except ProtocolError:
+        return 0  # a document the device would refuse too: nothing it should be holding
+
+
+def _compare(row: dict[str, Any], retained: dict[str, bytes], key: bytes) -> list[str]:
+    """Mark each layer with the version retained for it and whether the unit is behind it
+    (holds an older one, or none); the list of ``config/site``-style layers it is behind."""
+    behind = []
+    for what in ("config", "content"):
+        for level, scope in config_layers.scopes_of(row["device"], row["site"]).items():
+            topic = scope.topic() if what == "config" else scope.content_topic()
+            desired = _desired(retained.get(topic), what, scope, key)
+            if not desired and level not in row[what]:
+                continue
+            entry = row[what].setdefault(level, {"held": None, "state": None, "reason": None})
+            held = entry.get("held") if isinstance(entry.get("held"), int) else 0
+            entry["desired"] = desired or None
+            # a unit that refused or rolled back that version is not behind: it said no (!)
+            refused = entry.get("state") in ("rejected", "rolled_back")
+            entry["behind"] = desired > held and not refused
+            if entry["behind"]:
+                behind.append(f"{what}/{level}")
+    return behind
 
 
 def _held(report: dict[str, Any] | None) -> dict[str, Any]:

@@ -70,7 +70,7 @@ REQUIRED = {
     "PHQ-9 item 9 missed": ("H43",),
     "SpO2 over-reading on darker skin": ("H9",),
     "wrong units": ("H21", "H52"),
-    "stale configuration or content": ("H50",),
+    "stale configuration or content": ("H50", "H65"),
 }
 
 

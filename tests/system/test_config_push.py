@@ -41,6 +41,13 @@ def held(config: Path, level: str) -> int | None:
     return layers.get(level, {}).get("held")
 
 
+def status_rows(fleet: FleetLayout) -> dict[str, Any]:
+    shown = run_cli(
+        "healthhub-fleet", "status", "--fleet", str(fleet.root), "--json", "--wait", "0"
+    )
+    return {row["device"]: row for row in json.loads(shown.stdout)}
+
+
 def peripherals(config: Path) -> dict[str, Any]:
     return dict(agent_status(config).get("peripherals") or {})
 
@@ -130,8 +137,18 @@ def test_layers_are_applied_rejected_with_a_reason_and_reach_an_offline_device(
         )
         assert fleet_wide.returncode == 1
         assert json.loads(fleet_wide.stdout)["pending"] == ["wall-9"]
+        # status shows wall-9 behind the fleet layer; the refusals above are not "behind"
+        rows = status_rows(fleet)
+        assert rows["wall-9"]["behind"] == ["config/fleet"]
+        assert rows["wall-9"]["config"]["fleet"]["desired"] == 1
+        assert rows["kiosk-1"]["behind"] == rows["wall-1"]["behind"] == []
+        assert rows["kiosk-1"]["config"]["device"]["state"] == "rolled_back"
+        table = run_cli("healthhub-fleet", "status", "--fleet", str(fleet.root), "--wait", "0")
+        (line,) = [x for x in table.stdout.splitlines() if x.startswith("wall-9")]
+        assert "-</-/-" in line, line  # holds nothing of the fleet layer version 1
         running.append(agent(away, tmp_path).start())
         wait_until(lambda: held(away, "fleet") == 1, 60, "wall-9 to catch up on the fleet layer")
+        wait_until(lambda: status_rows(fleet)["wall-9"]["behind"] == [], 30, "wall-9 caught up")
         assert held(away, "site") is None  # practice-a's layer is not practice-b's
     finally:
         for service in running:
