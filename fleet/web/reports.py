@@ -17,8 +17,9 @@ from flask import Blueprint, abort, make_response, render_template, request
 from werkzeug.wrappers import Response
 
 from healthhub.fleet.report_cli import period
-from healthhub.fleet.report_figures import LONDON, ReportError, gather
+from healthhub.fleet.report_figures import LONDON, ReportError, ReportFigures, gather
 from healthhub.fleet.report_render import html_of
+from healthhub.fleet.report_rows import csv_text
 from healthhub.fleet.web.auth import allowed
 from healthhub.fleet.web.context import dashboard
 from healthhub.fleet.web.guard import login_required
@@ -83,18 +84,35 @@ def reports() -> str:
     )
 
 
-@blueprint.get("/reports/view")
-@login_required
-def report_view() -> Response:
+def _figures() -> ReportFigures:
+    """The figures for the period and sites asked for, within what the account may see."""
     start, end = _period(request.args)
     sites = _sites(request.args.get("site", ""))
     state = dashboard()
     try:
         with state.store.use() as store:
-            figures = gather(store, start=start, end=end, sites=sites, registry=state.registry)
+            return gather(store, start=start, end=end, sites=sites, registry=state.registry)
     except ReportError as exc:
         abort(400, str(exc))
-    html = html_of(figures)
+
+
+@blueprint.get("/reports.csv")
+@login_required
+def report_csv() -> Response:
+    """The same figures as tidy CSV rows (what ``healthhub-fleet report`` writes beside the
+    page), small numbers suppressed, to download."""
+    figures = _figures()
+    response = make_response(csv_text(figures))
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    name = f"healthhub-report-{figures.period.start}-{figures.period.end}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@blueprint.get("/reports/view")
+@login_required
+def report_view() -> Response:
+    html = html_of(_figures())
     response = make_response(html)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = REPORT_POLICY

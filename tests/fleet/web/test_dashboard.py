@@ -85,7 +85,7 @@ def acknowledged_by(practice: Practice, alert_id: str) -> str | None:
 
 def test_pages_need_a_login(app: Flask) -> None:
     client = app.test_client()
-    for path in ("/", "/status", "/alerts", "/reports", "/reports/view"):
+    for path in ("/", "/status", "/alerts", "/reports", "/reports/view", "/reports.csv"):
         response = client.get(path)
         assert response.status_code == 303, path
         assert response.headers["Location"] == "/login"
@@ -180,6 +180,24 @@ def test_a_viewer_sees_but_cannot_acknowledge(
     assert ack(client, practice.alerts["b_urgent"], token=csrf_of(page)).status_code == 404
     assert acknowledged_by(practice, practice.alerts["a_help"]) is None
     assert "kiosk-b1" not in client.get("/status").get_data(as_text=True)
+
+
+def test_the_reports_figures_download_as_csv_for_the_accounts_sites_only(
+    as_user: Callable[[str], FlaskClient],
+) -> None:
+    client = as_user("victor")  # a viewer of practice-a
+    assert 'href="/reports.csv?' in client.get("/reports").get_data(as_text=True)
+    response = client.get("/reports.csv")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="healthhub-')
+    lines = response.get_data(as_text=True).splitlines()
+    assert lines[0] == "scope,site,device,metric,key,value"
+    sites = {line.split(",")[1] for line in lines[1:]}
+    assert sites == {"", "practice-a"}, "the PCN rows and the account's own site only"
+    assert NHS_NUMBER not in response.get_data(as_text=True)
+    assert client.get("/reports.csv?site=practice-b").status_code == 404
+    assert client.get("/reports.csv?start=2026-13-01").status_code == 400
 
 
 def test_a_fleet_admin_sees_every_site_and_the_first_acknowledgement_stands(
