@@ -21,6 +21,7 @@ from typing import Any
 from healthhub.fleet.control_cli import fleet_layout
 from healthhub.fleet.registry import DeviceRegistry
 from healthhub.fleet.report_figures import LONDON, gather
+from healthhub.fleet.report_practices import PracticesInvalid, read_practices
 from healthhub.fleet.store import open_readonly
 from healthhub.fleet.store_db import store_target
 from healthhub.protocol.files import write_atomic
@@ -75,6 +76,11 @@ def add_parsers(sub: Any) -> None:
         "--fleet", type=Path, help="the fleet folder: lists every enrolled unit, used or not"
     )
     report.add_argument(
+        "--practices", type=Path, metavar="FILE",
+        help="YAML of each site's registered list size (and name): adds visits and identified "
+        "visits per 1,000 registered patients to the comparison",
+    )  # fmt: skip
+    report.add_argument(
         "--suppress-small",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -97,11 +103,18 @@ def report(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".csv":
         print("healthhub-fleet report: --out names the HTML file (report.html)", file=sys.stderr)
         return 2
+    try:
+        practices = read_practices(args.practices) if args.practices else None
+    except PracticesInvalid as exc:
+        print(f"healthhub-fleet report: {exc}", file=sys.stderr)
+        return 2
     registry = DeviceRegistry(fleet_layout(args.fleet)) if args.fleet else None
     store = open_readonly(args.store)
     try:
         sites = set(args.sites) if args.sites else None
-        figures = gather(store, start=start, end=end, sites=sites, registry=registry)
+        figures = gather(
+            store, start=start, end=end, sites=sites, registry=registry, practices=practices
+        )
     finally:
         store.close()
     out.parent.mkdir(parents=True, exist_ok=True)

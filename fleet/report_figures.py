@@ -28,6 +28,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from healthhub.fleet.registry import DeviceRegistry
+from healthhub.fleet.report_practices import Practice
 from healthhub.fleet.report_uptime import Uptime, device_uptime, status_changes
 from healthhub.fleet.store import PracticeStore
 from healthhub.protocol.clock import format_utc, parse_utc
@@ -162,6 +163,8 @@ class Activity:
     sessions_with_form_sent: int = 0
     #: Visits whose UI tally the protocol's checker refused (counted without it).
     refused_tallies: int = 0
+    #: Registered patients (a site's list size; the PCN's if every site has one).
+    list_size: int | None = None
     alerts: Counter[str] = field(default_factory=Counter)  # clinical, by reason
     alert_levels: Counter[str] = field(default_factory=Counter)
     #: Clinical alerts: all, and per reason (CLINICAL_REASONS).
@@ -248,6 +251,10 @@ class Activity:
 
     # -- what the equity comparison shows ----------------------------------------
 
+    def per_thousand(self, count: int) -> float | None:
+        """``count`` per 1,000 registered patients (None without a list size)."""
+        return None if not self.list_size else count * 1000 / self.list_size
+
     @property
     def anonymous(self) -> int:
         return self.sessions - self.identified
@@ -302,6 +309,13 @@ class ReportFigures:
     enrolled: bool
     pcn: Activity = field(default_factory=Activity)
     sites: dict[str, SiteFigures] = field(default_factory=dict)
+    #: Each site's practice (list size, name) when the report was given them.
+    practices: dict[str, Practice] = field(default_factory=dict)
+
+    def practice_name(self, site: str) -> str:
+        """The site as the report names it: the practice's name beside its id, if known."""
+        known = self.practices.get(site)
+        return f"{known.name} ({site})" if known and known.name else site
 
     def scopes(self, site: str, device: str) -> tuple[Activity, Activity, Activity]:
         """The device's, its site's and the PCN's figures (created when first seen)."""
@@ -329,10 +343,12 @@ def gather(
     sites: set[str] | None = None,
     registry: DeviceRegistry | None = None,
     now: datetime | None = None,
+    practices: dict[str, Practice] | None = None,
 ) -> ReportFigures:
     """The report's figures for local days ``start``..``end``, for ``sites`` (all if None).
 
-    ``registry`` adds every enrolled device, so one nobody used is listed with zeros.
+    ``registry`` adds every enrolled device, so one nobody used is listed with zeros;
+    ``practices`` (each site's registered list size) adds rates per 1,000 patients.
     """
     if end < start:
         raise ReportError(f"the period ends ({end}) before it starts ({start})")
@@ -367,7 +383,26 @@ def gather(
             for scope in figures.scopes(alert["site"], alert["device"]):
                 scope.add_alert(alert)
     _add_uptime(store, figures, places, wanted)
+    if practices:
+        _add_practices(figures, practices, wanted)
     return figures
+
+
+def _add_practices(
+    figures: ReportFigures, practices: dict[str, Practice], wanted: Callable[[str], bool]
+) -> None:
+    """List sizes for the sites' rates; a practice nobody visited is listed too. The PCN's
+    is the sum when every site shown has one."""
+    figures.practices = practices
+    for site in sorted(practices):
+        if wanted(site):
+            figures.sites.setdefault(site, SiteFigures())  # a practice nobody visited
+    for site, site_figures in figures.sites.items():
+        known = practices.get(site)
+        site_figures.activity.list_size = known.list_size if known else None
+    sizes = [practices[site].list_size for site in figures.sites if site in practices]
+    whole = bool(sizes) and len(sizes) == len(figures.sites)
+    figures.pcn.list_size = sum(sizes) if whole else None
 
 
 def _add_uptime(

@@ -121,21 +121,43 @@ def _anchor(*names: str) -> str:
     return escape("-".join(names), quote=True)
 
 
+#: With each practice's list size: use relative to the patients who could use it.
+RATE_HEAD = ("Registered patients", "Visits per 1,000 registered", "Identified per 1,000")
+RATE_CELLS = ("list_size", "visits_per_1000_registered", "identified_per_1000_registered")
+
+
+def _rates(scope: Scope, given: bool) -> list[str]:
+    if not given:
+        return []
+    if scope.activity.list_size is None:
+        return ["unknown"] * len(RATE_CELLS)
+    return [scope(metric) for metric in RATE_CELLS]
+
+
 def _equity(figures: ReportFigures, suppress: bool) -> str:
     sites = sorted(figures.sites)
+    given = bool(figures.practices)
     scopes = {s: Scope(figures.sites[s].activity, figures, suppress=suppress) for s in sites}
     rows = [
-        [site, str(len(figures.sites[site].devices)), *(scopes[site](*c) for c in EQUITY_CELLS)]
+        [figures.practice_name(site), str(len(figures.sites[site].devices)),
+         *(scopes[site](*c) for c in EQUITY_CELLS), *_rates(scopes[site], given)]
         for site in sites
-    ]
+    ]  # fmt: skip
     pcn = Scope(figures.pcn, figures, suppress=False)
     rows.append(["All practices (PCN)", str(sum(len(s.devices) for s in figures.sites.values())),
-                 *(pcn(*c) for c in EQUITY_CELLS)])  # fmt: skip
+                 *(pcn(*c) for c in EQUITY_CELLS), *_rates(pcn, given)])  # fmt: skip
+    head = (*EQUITY_HEAD, *(RATE_HEAD if given else ()))
     parts = [
         '<section id="equity" aria-labelledby="equity-h">',
         '<h2 id="equity-h">Equity between practices</h2>',
-        "<p>Shares are of each practice's visits; forms completed is of forms started.</p>",
-        table("Each practice compared", EQUITY_HEAD, rows),
+        "<p>Shares are of each practice's visits; forms completed is of forms started."
+        + (
+            " Rates are per 1,000 patients registered at the practice (the list sizes given)."
+            if given
+            else " Give the practices' list sizes (--practices) for rates per 1,000 patients."
+        )
+        + "</p>",
+        table("Each practice compared", head, rows),
     ]
     if sites:
         # The PCN as a last group: a reference, and never suppressed, so a chart of small
@@ -174,7 +196,7 @@ def _site(figures: ReportFigures, site: str, suppress: bool) -> str:
             "Minutes unknown", "Outages", "Availability")  # fmt: skip
     parts = [
         f'<section id="{_anchor("site", site)}" aria-labelledby="{_anchor("h", site)}">',
-        f'<h2 id="{_anchor("h", site)}">Practice {escape(site)}</h2>',
+        f'<h2 id="{_anchor("h", site)}">Practice {escape(figures.practice_name(site))}</h2>',
         table(f"Units at {site}", head, units),
         activity_section(Scope(found.activity, figures, suppress=suppress), site),
     ]

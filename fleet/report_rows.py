@@ -152,6 +152,19 @@ def equity_figures(a: Activity) -> list[Figure]:
             a.accessibility["any"],
         ),
         Figure("form_completion_rate", "", a.form_completion, completed),
+        *_per_thousand(a),
+    ]
+
+
+def _per_thousand(a: Activity) -> list[Figure]:
+    """Rates per 1,000 registered patients, where the list size is known (a rate is
+    suppressed with its count, like a share)."""
+    if a.list_size is None:
+        return []
+    return [
+        Figure("list_size", "", a.list_size),
+        Figure("visits_per_1000_registered", "", a.per_thousand(a.sessions), a.sessions),
+        Figure("identified_per_1000_registered", "", a.per_thousand(a.identified), a.identified),
     ]
 
 

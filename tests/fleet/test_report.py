@@ -554,3 +554,37 @@ def test_a_visit_is_identified_by_its_own_flag_else_by_readings_sent(tmp_path: P
     f.visit("kiosk-a1", "24T13:00:00.000Z")
     pcn = figures_of(f).pcn
     assert (pcn.identified, pcn.anonymous) == (2, 2)
+
+
+def test_list_sizes_give_visits_per_thousand_registered_patients(
+    filed: Filing, tmp_path: Path
+) -> None:
+    """practice-a: 5 visits, 2 identified, 2,500 patients; practice-b: 1 visit, 500; a third
+    practice with no unit used is listed with zeros."""
+    practices = tmp_path / "practices.yaml"
+    practices.write_text(
+        "practice-a:\n  name: Riverside Surgery\n  list_size: 2500\n"
+        "practice-b:\n  list_size: 500\n"
+        "practice-c:\n  name: Hill Lane\n  list_size: 1000\n"
+    )
+    out = tmp_path / "report.html"
+    run_cli("healthhub-fleet", "report", "--store", str(filed.store.path), "--out", str(out),
+            "--from", "2026-10-24", "--to", "2026-10-26", "--no-suppress-small",
+            "--practices", str(practices))  # fmt: skip
+    table = read_csv(out.with_suffix(".csv"))
+    found = {(r["scope"], r["site"], r["metric"]): r["value"] for r in table if not r["key"]}
+    assert found["site", "practice-a", "visits_per_1000_registered"] == "2.0"
+    assert found["site", "practice-b", "visits_per_1000_registered"] == "2.0"
+    assert found["site", "practice-c", "visits_per_1000_registered"] == "0.0"
+    assert found["pcn", "", "list_size"] == "4000"
+    assert found["pcn", "", "visits_per_1000_registered"] == "1.5"  # 6 visits of 4,000
+    html = out.read_text(encoding="utf-8")
+    parse(html)
+    assert "Visits per 1,000 registered" in html
+    assert "Riverside Surgery (practice-a)" in html
+
+    practices.write_text("practice-a:\n  list_size: 0\n")
+    refused = run_cli("healthhub-fleet", "report", "--store", str(filed.store.path),
+                      "--out", str(out), "--practices", str(practices), check=False)  # fmt: skip
+    assert refused.returncode == 2
+    assert "practices.yaml: practice-a: list_size must be a whole number" in refused.stderr
