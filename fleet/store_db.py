@@ -16,6 +16,7 @@ processes can file into one store. Reads outside a transaction never wait for it
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,10 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+#: How long a SQLite write waits for another writer's lock.
+BUSY_TIMEOUT_MS = 10_000
+
+
 class SqliteDatabase:
     """SQLite in WAL mode with ``synchronous=FULL``: a commit survives power loss."""
 
@@ -69,11 +74,25 @@ class SqliteDatabase:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: no implicit BEGIN; transactions are ours (BEGIN IMMEDIATE).
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._wal()
             self._db.execute("PRAGMA synchronous = FULL")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"practice store {self.path} cannot be opened: {exc}") from None
+
+    def _wal(self) -> None:
+        """Put the file in WAL mode. SQLite answers "database is locked" at once, without
+        its busy handler, while another connection holds the lock the switch needs: two
+        bridges starting together on a new store. So wait for it as a write would."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         try:

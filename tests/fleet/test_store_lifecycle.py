@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,31 @@ def test_status_history_keeps_each_change_once(store_target: str | Path) -> None
     assert store.status_history(until="2026-11-23T09:00:00.000Z")[0]["state"] == "online"
     assert store.status_history(device="kiosk-1") == []
     assert store.reports()["wall-1"]["status"] == offline
+
+
+def test_bridges_starting_together_on_a_new_store_all_open_it(tmp_path: Path) -> None:
+    """Setting WAL mode is refused at once ("database is locked"), not waited for, while
+    another connection holds the lock: each opener must wait instead of failing."""
+    path = tmp_path / "new.sqlite"
+    start = threading.Barrier(8)
+    opened: list[PracticeStore] = []
+    failed: list[BaseException] = []
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            opened.append(PracticeStore(path))
+        except BaseException as exc:
+            failed.append(exc)
+
+    for _ in range(5):  # the race is narrow: a few rounds on a new file each
+        path.unlink(missing_ok=True)
+        threads = [threading.Thread(target=open_store) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        for store in opened:
+            store.close()
+        opened.clear()
+        assert not failed, failed
