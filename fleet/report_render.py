@@ -104,7 +104,7 @@ def html_of(figures: ReportFigures, *, suppress_small: bool = True) -> str:
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         "<header><h1>Health Hub: use and equity of access</h1>",
         f"<p>{escape(long_date(period.start))} to {escape(long_date(period.end))}, "
-        f"London time. {len(sites)} practices, {units} units. Made "
+        f"London time. {_count(len(sites), 'practice')}, {_count(units, 'unit')}. Made "
         f"{figures.now.astimezone(LONDON):%d %B %Y at %H:%M}.</p>",
         f'<nav aria-label="Contents"><ul>{"".join(nav)}</ul></nav></header><main>',
         _equity(figures, suppress_small),
@@ -115,6 +115,10 @@ def html_of(figures: ReportFigures, *, suppress_small: bool = True) -> str:
         f"</main>{_footer(figures, suppress_small)}</body></html>",
     ]
     return "".join(parts) + "\n"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
 def _anchor(*names: str) -> str:

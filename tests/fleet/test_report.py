@@ -482,6 +482,7 @@ def test_cli_writes_the_page_and_a_tidy_csv_that_agree_and_hold_no_identity(
     assert settings[("time_zone", "")] == "Europe/London"
     assert settings[("suppress_small", "")] == "off"
     assert "NOT suppressed" in html
+    assert "London time. 2 practices, 3 units. Made" in html
 
     # Suppression on (the default): no identity either, and "<5" where counts are small.
     run_cli("healthhub-fleet", "report", "--store", store, "--out", str(out),
@@ -491,6 +492,7 @@ def test_cli_writes_the_page_and_a_tidy_csv_that_agree_and_hold_no_identity(
     values = {(r["scope"], r["metric"], r["key"]): r["value"] for r in only_b}
     assert values["site", "urgent_results", ""] == "<5"
     assert values["pcn", "urgent_results", ""] == "1"
+    assert "London time. 1 practice, 1 unit. Made" in out.read_text(encoding="utf-8")
 
 
 def test_cli_refuses_bad_dates_and_an_inverted_period(filed: Filing, tmp_path: Path) -> None:
